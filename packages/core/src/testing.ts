@@ -1,0 +1,2 @@
+// @duo-attn/core/testing: the conformance suite every backend runs, and its golden fixtures.
+export {};
