@@ -6,24 +6,60 @@ import { DuoError } from '@duo-attn/core';
 import { UsageError } from './cli-args.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { runExample } from './commands/example.js';
+import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
+import { INFO_USAGE, runInfo } from './commands/info.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
+import { runScore, SCORE_USAGE } from './commands/score.js';
 
 export const USAGE = `duo — DuoAttention for Node
 
 Usage: duo <command> [options]
 
 Commands:
+  info       architecture, parameters and KV-cache memory of a model under a policy
+  generate   stream a completion under full, streaming-only or DuoAttention policies
+  score      teacher-forced logits (chunked prefill, then decode steps)
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
 
-${PATTERN_USAGE}`;
+Run \`duo <command> --help\` for a command's options.
+`;
+
+const COMMAND_USAGE: Record<string, string> = {
+  info: INFO_USAGE,
+  generate: GENERATE_USAGE,
+  score: SCORE_USAGE,
+  pattern: PATTERN_USAGE,
+};
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
-export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  signal?: AbortSignal,
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (
+      command !== undefined &&
+      COMMAND_USAGE[command] &&
+      (rest.includes('--help') || rest.includes('-h')) &&
+      command !== 'pattern'
+    ) {
+      io.stdout(COMMAND_USAGE[command]!);
+      return 0;
+    }
     switch (command) {
+      case 'info':
+        await runInfo(rest, io);
+        return 0;
+      case 'generate':
+        await runGenerate(rest, io, signal);
+        return 0;
+      case 'score':
+        await runScore(rest, io, signal);
+        return 0;
       case 'pattern':
         await runPatternCommand(rest, io);
         return 0;
@@ -66,7 +102,13 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  main(process.argv.slice(2)).then((code) => {
+  // Ctrl-C stops generation cleanly (the engine finishes with reason 'aborted'); a second one exits.
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  main(process.argv.slice(2), processIo, controller.signal).then((code) => {
     process.exitCode = code;
   });
 }

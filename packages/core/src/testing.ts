@@ -1,2 +1,15 @@
 // @duo-attn/core/testing: the conformance suite every backend runs, and its golden fixtures.
-export {};
+
+export type { TestModelOptions } from './reference/test-model.js';
+export { createTestModel, mulberry32 } from './reference/test-model.js';
+export type { LogitsComparison } from './testing/compare-logits.js';
+export { compareLogits, describeComparison } from './testing/compare-logits.js';
+export type { ConformanceOptions } from './testing/conformance.js';
+export { describeBackendConformance } from './testing/conformance.js';
+export type { GoldenCase, GoldenManifest, GoldenModel } from './testing/golden-fixtures.js';
+export {
+  fixturesDirectory,
+  GOLDEN_MODELS,
+  openGoldenModel,
+  readGoldenManifestSync,
+} from './testing/golden-fixtures.js';

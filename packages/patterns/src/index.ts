@@ -25,4 +25,4 @@ export { pythonJsonDumps } from './python-json.js';
 export type { SparsifyOptions, SparsifyResult } from './sparsify.js';
 export { DEFAULT_SPARSIFY_SEED, linearQuantile, retrievalCount, sparsify } from './sparsify.js';
 export type { KvDtype, PatternStatistics } from './statistics.js';
-export { KV_DTYPES, kvHeadBytesPerToken, patternStatistics } from './statistics.js';
+export { KV_DTYPES, patternStatistics } from './statistics.js';

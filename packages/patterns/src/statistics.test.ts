@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kvHeadBytesPerToken, patternStatistics } from './statistics.js';
+import { patternStatistics } from './statistics.js';
 
 describe('patternStatistics', () => {
   it('computes Llama-3-8B-like figures by hand', () => {
@@ -20,10 +20,10 @@ describe('patternStatistics', () => {
     expect(stats.meanAlpha).toBeCloseTo(0.5, 12);
   });
 
-  it('knows the element sizes, including the 4-bit cache overhead', () => {
-    expect(kvHeadBytesPerToken(128, 'fp32')).toBe(512);
-    expect(kvHeadBytesPerToken(128, 'fp16')).toBe(256);
-    expect(kvHeadBytesPerToken(128, 'int4')).toBe(68);
+  it('counts the 4-bit cache with its fp16 scale and zero', () => {
+    const stats = patternStatistics([[1, 0]], [[1, 0]], { headDim: 128, dtype: 'int4', sinkSize: 1, recentSize: 1 });
+    expect(stats.policyKvBytesPerToken).toBe(2 * 68);
+    expect(stats.streamingKvBytes).toBe(2 * 2 * 68);
   });
 
   it('rejects bad options', () => {

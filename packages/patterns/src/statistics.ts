@@ -1,24 +1,12 @@
 // What a pattern and its mask mean for memory: retrieval heads per layer and KV-cache bytes per
 // token of context, relative to full attention.
+import { KV_CACHE_DTYPES, type KvCacheDtype, kvBytesPerTokenHead } from '@duo-attn/core';
 import { PatternOptionError } from './errors.js';
 import type { Matrix } from './pattern.js';
 
-/** KV-cache element types. `int4` is the 4-bit cache: per (token, KV head) fp16 scale and zero. */
-export type KvDtype = 'fp32' | 'bf16' | 'fp16' | 'int4';
-export const KV_DTYPES: readonly KvDtype[] = ['fp32', 'bf16', 'fp16', 'int4'];
-
-/** Bytes one KV head stores per token for K (or for V) at `headDim`. */
-export function kvHeadBytesPerToken(headDim: number, dtype: KvDtype): number {
-  switch (dtype) {
-    case 'fp32':
-      return headDim * 4;
-    case 'bf16':
-    case 'fp16':
-      return headDim * 2;
-    case 'int4':
-      return headDim / 2 + 4;
-  }
-}
+/** KV-cache element types (core's `KvCacheDtype`). `int4`: 4-bit codes, fp16 scale and zero per (token, KV head). */
+export type KvDtype = KvCacheDtype;
+export const KV_DTYPES: readonly KvDtype[] = KV_CACHE_DTYPES;
 
 /** Pattern statistics under a given mask. */
 export interface PatternStatistics {
@@ -63,7 +51,8 @@ export function patternStatistics(
   const retrievalHeadsPerLayer = mask.map((row) => row.filter((flag) => flag > 0.5).length);
   const retrievalHeads = retrievalHeadsPerLayer.reduce((a, b) => a + b, 0);
   const totalHeads = numLayers * numKvHeads;
-  const perHead = 2 * kvHeadBytesPerToken(headDim, dtype);
+  // The byte arithmetic is core's memory planner's, so the CLI and backends agree.
+  const perHead = 2 * kvBytesPerTokenHead(dtype, headDim);
   const gates = alpha.flat();
   return {
     numLayers,

@@ -1,0 +1,146 @@
+// `duo generate`: stream a completion to stdout under any KV-cache policy and backend.
+import { type GenerateResult, generate } from '@duo-attn/core';
+import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
+import { type CliIo, printJson } from '../cli-io.js';
+import { parseIdList } from '../id-list.js';
+import { MODEL_OPTIONS, openExecutor, openModel, openTokenizer } from '../model-options.js';
+import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
+
+export const GENERATE_USAGE = `Usage: duo generate --model DIR [--backend NAME] [policy options] [--prefill-chunk N]
+         (--prompt TEXT | --prompt-ids 1,2,3 | --chat --prompt TEXT [--system TEXT])
+         [--max-new-tokens N] [--greedy | --temperature T [--top-k K] [--top-p P] [--seed N]]
+         [--repetition-penalty X] [--stop TEXT]... [--ignore-eos] [--json]
+
+Streams the completion to stdout (with --json: one object with tokens, text and timing). Decoding is
+greedy unless --temperature > 0. Generation stops at the model's end-of-sequence tokens (unless
+--ignore-eos), at any --stop string (not printed), or after --max-new-tokens (default 128).
+
+${POLICY_USAGE}`;
+
+export async function runGenerate(argv: readonly string[], io: CliIo, signal?: AbortSignal): Promise<void> {
+  const args = parseCommandArgs(
+    argv,
+    {
+      ...MODEL_OPTIONS,
+      ...POLICY_OPTIONS,
+      prompt: { type: 'string' },
+      'prompt-ids': { type: 'string' },
+      chat: { type: 'boolean' },
+      system: { type: 'string' },
+      'prefill-chunk': { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      greedy: { type: 'boolean' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'repetition-penalty': { type: 'string' },
+      seed: { type: 'string' },
+      stop: { type: 'string', multiple: true },
+      'ignore-eos': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    GENERATE_USAGE,
+  );
+  const prompt = stringOption(args, 'prompt');
+  const promptIdsText = stringOption(args, 'prompt-ids');
+  if ((prompt === undefined) === (promptIdsText === undefined)) {
+    throw new UsageError('give exactly one of --prompt TEXT or --prompt-ids 1,2,3', GENERATE_USAGE);
+  }
+  if (args.values.chat && prompt === undefined) throw new UsageError('--chat needs --prompt TEXT');
+  if (stringOption(args, 'system') !== undefined && !args.values.chat)
+    throw new UsageError('--system needs --chat');
+  const maxNewTokens = numberOption(args, 'max-new-tokens', { integer: true, min: 1 }) ?? 128;
+  const prefillChunkSize = numberOption(args, 'prefill-chunk', { integer: true, min: 1 });
+  const temperature = numberOption(args, 'temperature', { min: 0 });
+  const sampling = {
+    temperature:
+      numberOption(args, 'top-k') !== undefined || numberOption(args, 'top-p') !== undefined
+        ? (temperature ?? 1)
+        : temperature,
+    topK: numberOption(args, 'top-k', { integer: true, min: 0 }),
+    topP: numberOption(args, 'top-p', { min: 0, max: 1 }),
+    repetitionPenalty: numberOption(args, 'repetition-penalty', { min: 0 }),
+    seed: numberOption(args, 'seed', { integer: true, min: 0, max: 0xffffffff }),
+  };
+  if (args.values.greedy && (sampling.temperature ?? 0) > 0)
+    throw new UsageError('--greedy contradicts --temperature/--top-k/--top-p');
+
+  const model = await openModel(args, io);
+  const tokenizer = await openTokenizer(args);
+  let promptIds: number[];
+  if (promptIdsText !== undefined) {
+    promptIds = parseIdList(promptIdsText, '--prompt-ids');
+  } else if (args.values.chat) {
+    const system = stringOption(args, 'system');
+    const messages = [
+      ...(system !== undefined ? [{ role: 'system', content: system }] : []),
+      { role: 'user', content: prompt! },
+    ];
+    // The template already places BOS and other special tokens.
+    promptIds = tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), {
+      addSpecialTokens: false,
+    });
+  } else {
+    promptIds = tokenizer.encode(prompt!);
+  }
+  const { policy, description } = await policyFromArgs(args, model.config);
+  const { backend, executor } = await openExecutor(args, model, policy, promptIds.length + maxNewTokens);
+  io.stderr(`${backend.name} backend, ${description}, prompt ${promptIds.length} tokens\n`);
+  const eos = args.values['ignore-eos']
+    ? []
+    : [
+        ...new Set([
+          ...(model.generationConfig?.eosTokenIds ?? []),
+          ...model.config.eosTokenIds,
+          ...tokenizer.eosTokenIds,
+        ]),
+      ];
+  const stopStrings = (args.values.stop as string[] | undefined) ?? [];
+  try {
+    const iterator = generate(executor, promptIds, {
+      maxNewTokens,
+      greedy: (sampling.temperature ?? 0) === 0,
+      ...definedOnly(sampling),
+      stopTokenIds: eos,
+      stopStrings,
+      ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      detokenizer: tokenizer,
+    });
+    const tokens: number[] = [];
+    let result: GenerateResult;
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done) {
+        result = step.value;
+        break;
+      }
+      tokens.push(step.value.id);
+      if (!args.values.json) io.stdout(step.value.text);
+    }
+    if (args.values.json) {
+      printJson(io, {
+        tokens: result.tokens,
+        text: result.text,
+        finishReason: result.finishReason,
+        promptTokens: result.promptTokens,
+        prefillMs: result.prefillMs,
+        decodeMs: result.decodeMs,
+        backend: backend.name,
+        policy: description,
+      });
+    } else {
+      io.stdout('\n');
+      const perToken = result.tokens.length > 0 ? result.decodeMs / result.tokens.length : 0;
+      io.stderr(
+        `[${result.tokens.length} tokens, ${result.finishReason}; prefill ${result.prefillMs.toFixed(0)} ms, decode ${perToken.toFixed(1)} ms/token]\n`,
+      );
+    }
+  } finally {
+    await executor.dispose();
+  }
+}
+
+function definedOnly<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

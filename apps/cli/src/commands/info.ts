@@ -1,0 +1,87 @@
+// `duo info`: what a model is and what its KV cache costs under a policy. Reads config.json only
+// (no weights), so it is instant even for large checkpoints.
+import {
+  KV_CACHE_DTYPES,
+  type KvCacheDtype,
+  planMemory,
+  readModelConfig,
+  weightDtypeFromConfig,
+} from '@duo-attn/core';
+import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
+import { type CliIo, formatBytes, formatTable, printJson } from '../cli-io.js';
+import { MODEL_OPTIONS, modelDirectory } from '../model-options.js';
+import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
+
+export const INFO_USAGE = `Usage: duo info --model DIR [policy options] [--kv-dtype fp32|bf16|fp16|int4] [--memory GiB] [--json]
+
+Architecture summary, parameter count, KV bytes per token (full attention vs the policy) and, with
+--memory, how many tokens of context fit in that much memory after the weights. The KV cache is
+counted in --kv-dtype (default: the checkpoint's dtype, fp32 when the config states none).
+
+${POLICY_USAGE}`;
+
+export async function runInfo(argv: readonly string[], io: CliIo): Promise<void> {
+  const args = parseCommandArgs(
+    argv,
+    {
+      ...MODEL_OPTIONS,
+      ...POLICY_OPTIONS,
+      'kv-dtype': { type: 'string' },
+      memory: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    INFO_USAGE,
+  );
+  const config = await readModelConfig(modelDirectory(args));
+  const resolved = await policyFromArgs(args, config);
+  // Configs that do not state a dtype are float32 checkpoints (HF's default).
+  const weightDtype = weightDtypeFromConfig(config) ?? 'fp32';
+  const kvDtype = stringOption(args, 'kv-dtype') ?? (weightDtype === 'int8' ? 'fp16' : weightDtype);
+  if (!KV_CACHE_DTYPES.includes(kvDtype as KvCacheDtype)) {
+    throw new UsageError(`--kv-dtype must be one of ${KV_CACHE_DTYPES.join(', ')}, got "${kvDtype}"`);
+  }
+  const policy = { ...resolved.policy, cacheDtype: kvDtype as KvCacheDtype };
+  const { description } = resolved;
+  const memoryGiB = numberOption(args, 'memory', { min: 0 });
+  const plan = planMemory(config, policy, {
+    weightDtype,
+    ...(memoryGiB !== undefined ? { memoryBytes: memoryGiB * 2 ** 30 } : {}),
+  });
+  if (args.values.json) {
+    printJson(io, { config, policy: { description, ...policy }, memory: plan });
+    return;
+  }
+  const capacity = (tokens: number | null | undefined) =>
+    tokens === undefined ? '' : tokens === null ? 'unbounded' : `${tokens.toLocaleString('en-US')} tokens`;
+  io.stdout(
+    formatTable([
+      ['architecture', `${config.architecture} (${config.modelType})`],
+      ['layers', String(config.numLayers)],
+      ['heads (query / KV)', `${config.numHeads} / ${config.numKvHeads} (head dim ${config.headDim})`],
+      ['hidden / MLP', `${config.hiddenSize} / ${config.intermediateSize}`],
+      ['vocabulary', String(config.vocabSize)],
+      [
+        'RoPE',
+        `${config.rope.type}, theta ${config.rope.theta}${config.rope.factor ? `, factor ${config.rope.factor}` : ''}`,
+      ],
+      ['tied embeddings', config.tieWordEmbeddings ? 'yes' : 'no'],
+      [
+        'parameters',
+        `${plan.parameterCount.toLocaleString('en-US')} (${formatBytes(plan.weightBytes)} as ${plan.weightDtype})`,
+      ],
+      ['policy', description],
+      [`KV bytes/token, full attention (${plan.cacheDtype})`, formatBytes(plan.full.kvBytesPerToken)],
+      [
+        'KV bytes/token, this policy',
+        `${formatBytes(plan.policy.kvBytesPerToken)} (${plan.kvBytesPerTokenRatio.toFixed(3)}x)`,
+      ],
+      ['streaming heads, constant', formatBytes(plan.policy.streamingKvBytes)],
+      ...(memoryGiB !== undefined
+        ? [
+            [`capacity in ${memoryGiB} GiB, full`, capacity(plan.full.capacityTokens)],
+            [`capacity in ${memoryGiB} GiB, this policy`, capacity(plan.policy.capacityTokens)],
+          ]
+        : []),
+    ]),
+  );
+}

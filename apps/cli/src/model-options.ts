@@ -1,0 +1,54 @@
+// Opening what a model command needs: the model directory, its tokenizer, a backend and an
+// executor sized for the work. Progress goes to stderr so stdout stays clean for results.
+import {
+  type Backend,
+  type Executor,
+  type KvCachePolicy,
+  type LoadedModel,
+  loadModel,
+  loadTokenizer,
+  resolveBackend,
+  type Tokenizer,
+} from '@duo-attn/core';
+import { type OptionSpec, type ParsedArgs, stringOption, UsageError } from './cli-args.js';
+import type { CliIo } from './cli-io.js';
+
+export const MODEL_OPTIONS: OptionSpec = {
+  model: { type: 'string' },
+  backend: { type: 'string' },
+};
+
+/** The model directory the command works on. */
+export function modelDirectory(args: ParsedArgs): string {
+  const dir = stringOption(args, 'model');
+  if (dir === undefined) throw new UsageError('--model DIR is required (a Hugging Face model directory)');
+  return dir;
+}
+
+/** Loads a model with progress on stderr. */
+export async function openModel(args: ParsedArgs, io: CliIo): Promise<LoadedModel> {
+  const dir = modelDirectory(args);
+  const started = performance.now();
+  const model = await loadModel(dir);
+  io.stderr(
+    `loaded ${dir} (${model.config.architecture}) in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  return model;
+}
+
+/** The tokenizer of the model directory. */
+export function openTokenizer(args: ParsedArgs): Promise<Tokenizer> {
+  return loadTokenizer(modelDirectory(args));
+}
+
+/** Resolves `--backend` (or the best available one) and loads the model under `policy`. */
+export async function openExecutor(
+  args: ParsedArgs,
+  model: LoadedModel,
+  policy: KvCachePolicy,
+  maxTokens: number,
+): Promise<{ backend: Backend; executor: Executor }> {
+  const backend = await resolveBackend(stringOption(args, 'backend'));
+  const executor = await backend.load(model, policy, { maxTokens });
+  return { backend, executor };
+}

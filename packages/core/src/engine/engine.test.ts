@@ -1,0 +1,528 @@
+import { describe, expect, it } from 'vitest';
+import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
+import { AbortedError, CapacityError } from '../backend/backend-errors.js';
+import { DuoError } from '../errors.js';
+import type { ModelConfig } from '../model/model-types.js';
+import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import {
+  collectGeneration,
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerateResult,
+  generate,
+  score,
+  type TextDecoderLike,
+} from './engine.js';
+import { BackendResultError, EngineInputError } from './engine-errors.js';
+import { SamplingError } from './sampling.js';
+
+const VOCAB = 6;
+/** Greedy successor of each token in the bigram table. */
+const NEXT = [2, 2, 3, 4, 5, 1];
+/** Bigram logits: row = last token; the successor gets 5, every other id j gets 0.1 * j. */
+const PEAKED = NEXT.map((next) => Array.from({ length: VOCAB }, (_, j) => (j === next ? 5 : 0.1 * j)));
+/** A flatter table for sampling tests. */
+const FLAT = NEXT.map((next, row) =>
+  Array.from({ length: VOCAB }, (_, j) => (j === next ? 1 : ((row + j) % 3) * 0.4)),
+);
+
+function modelConfig(vocabSize: number): ModelConfig {
+  return {
+    architecture: 'LlamaForCausalLM',
+    modelType: 'llama',
+    vocabSize,
+    hiddenSize: 8,
+    intermediateSize: 16,
+    numLayers: 1,
+    numHeads: 1,
+    numKvHeads: 1,
+    headDim: 8,
+    rmsNormEps: 1e-5,
+    maxPositionEmbeddings: 1024,
+    tieWordEmbeddings: false,
+    attentionBias: false,
+    mlpBias: false,
+    rope: { type: 'default', theta: 10_000 },
+    hiddenAct: 'silu',
+    eosTokenIds: [],
+    slidingWindow: null,
+  };
+}
+
+const POLICY: KvCachePolicy = {
+  kind: 'full',
+  numLayers: 1,
+  numKvHeads: 1,
+  layers: [{ retrievalKvHeads: [0], streamingKvHeads: [] }],
+  sinkSize: 0,
+  recentSize: 0,
+  cacheDtype: 'fp32',
+};
+
+interface Call {
+  sequence: number;
+  tokens: number[];
+  allLogits: boolean;
+}
+
+/**
+ * Test double of the Executor contract: the logits of a position are the bigram table's row of
+ * the token at that position. It enforces capacity and records every call.
+ */
+class BigramExecutor implements Executor {
+  readonly backendName = 'bigram-test';
+  readonly config: ModelConfig;
+  readonly policy = POLICY;
+  readonly calls: Call[] = [];
+  readonly resets: number[] = [];
+  readonly #sequences = new Map<number, number[]>();
+
+  constructor(
+    readonly table: number[][],
+    readonly maxTokens = 64,
+    /** Runs at the start of each forward call with the call's 0-based index. */
+    readonly onForward?: (callIndex: number, options: ForwardOptions) => void | Promise<void>,
+  ) {
+    this.config = modelConfig(table.length);
+  }
+
+  async forward(
+    sequence: number,
+    tokens: readonly number[],
+    options: ForwardOptions = {},
+  ): Promise<ForwardResult> {
+    const callIndex = this.calls.length;
+    this.calls.push({ sequence, tokens: [...tokens], allLogits: options.allLogits ?? false });
+    await this.onForward?.(callIndex, options);
+    if (tokens.length === 0) throw new Error('forward with no tokens');
+    const held = this.#sequences.get(sequence) ?? [];
+    if (held.length + tokens.length > this.maxTokens) throw new Error('over capacity');
+    held.push(...tokens);
+    this.#sequences.set(sequence, held);
+    const rows = options.allLogits ? tokens : tokens.slice(-1);
+    const vocabSize = this.config.vocabSize;
+    const logits = new Float32Array(rows.length * vocabSize);
+    rows.forEach((token, r) => {
+      logits.set(this.table[token]!, r * vocabSize);
+    });
+    return { logits, numRows: rows.length, vocabSize };
+  }
+
+  length(sequence: number): number {
+    return this.#sequences.get(sequence)?.length ?? 0;
+  }
+
+  reset(sequence: number): void {
+    this.resets.push(sequence);
+    this.#sequences.delete(sequence);
+  }
+
+  memory(): MemoryReport {
+    return {
+      kvBytesAllocated: 0,
+      kvBytesUsed: 0,
+      retrievalKvBytesUsed: 0,
+      streamingKvBytesUsed: 0,
+      weightBytes: 0,
+    };
+  }
+
+  async dispose(): Promise<void> {}
+}
+
+/** Test detokenizer: fixed text per id; ids in `delayed` release their text only on the next push or flush. */
+function detokenizer(pieces: string[], delayed: number[] = []): TextDecoderLike {
+  return {
+    createDecodeStream() {
+      let held = '';
+      return {
+        push(id: number): string {
+          const text = held + pieces[id]!;
+          held = '';
+          if (delayed.includes(id)) {
+            held = text;
+            return '';
+          }
+          return text;
+        },
+        flush(): string {
+          const text = held;
+          held = '';
+          return text;
+        },
+      };
+    },
+  };
+}
+const PIECES = ['<s>', 'a', 'b', 'c', 'd', 'e'];
+
+async function runAll(
+  iterator: AsyncGenerator<GeneratedToken, GenerateResult, undefined>,
+): Promise<{ events: GeneratedToken[]; result: GenerateResult }> {
+  const events: GeneratedToken[] = [];
+  for (;;) {
+    const step = await iterator.next();
+    if (step.done) return { events, result: step.value };
+    events.push(step.value);
+  }
+}
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    return DuoError.isInstance(error) ? error.code : `not a DuoError: ${String(error)}`;
+  }
+  return undefined;
+}
+
+describe('generate', () => {
+  it('prefills in chunks, then decodes one token per call', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const { result } = await runAll(
+      generate(executor, [0, 1, 2, 3, 4, 1, 2], {
+        greedy: true,
+        maxNewTokens: 3,
+        prefillChunkSize: 3,
+        sequence: 2,
+      }),
+    );
+    expect(executor.resets).toEqual([2]);
+    expect(executor.calls).toEqual([
+      { sequence: 2, tokens: [0, 1, 2], allLogits: false },
+      { sequence: 2, tokens: [3, 4, 1], allLogits: false },
+      { sequence: 2, tokens: [2], allLogits: false },
+      { sequence: 2, tokens: [3], allLogits: false },
+      { sequence: 2, tokens: [4], allLogits: false },
+    ]);
+    expect(result.tokens).toEqual([3, 4, 5]);
+    expect(result.promptTokens).toBe(7);
+    expect(result.finishReason).toBe('length');
+    expect(result.prefillMs).toBeGreaterThanOrEqual(0);
+    expect(result.decodeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('feeds the whole prompt in one call by default', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    await collectGeneration(generate(executor, [0, 1, 2], { greedy: true, maxNewTokens: 1 }));
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[0, 1, 2]]);
+  });
+
+  it('follows the greedy chain and streams indexed events with text', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const { events, result } = await runAll(
+      generate(executor, [0], { greedy: true, maxNewTokens: 5, detokenizer: detokenizer(PIECES) }),
+    );
+    expect(events).toEqual([
+      { id: 2, text: 'b', index: 0 },
+      { id: 3, text: 'c', index: 1 },
+      { id: 4, text: 'd', index: 2 },
+      { id: 5, text: 'e', index: 3 },
+      { id: 1, text: 'a', index: 4 },
+    ]);
+    expect(result).toMatchObject({ tokens: [2, 3, 4, 5, 1], text: 'bcdea', finishReason: 'length' });
+  });
+
+  it('gives empty text without a detokenizer', async () => {
+    const { events, result } = await runAll(
+      generate(new BigramExecutor(PEAKED), [0], { greedy: true, maxNewTokens: 2 }),
+    );
+    expect(events.map((event) => event.text)).toEqual(['', '']);
+    expect(result.text).toBe('');
+  });
+
+  it('flushes the detokenizer into the last event', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const { events, result } = await runAll(
+      generate(executor, [0], { greedy: true, maxNewTokens: 3, detokenizer: detokenizer(PIECES, [4]) }),
+    );
+    expect(events.map((event) => event.text)).toEqual(['b', 'c', 'd']);
+    expect(result.text).toBe('bcd');
+  });
+
+  it('gives the same chain whatever the prefill chunk size', async () => {
+    const prompt = [0, 3, 1, 4, 2];
+    const tokensFor = async (prefillChunkSize?: number) =>
+      (
+        await collectGeneration(
+          generate(new BigramExecutor(PEAKED), prompt, { greedy: true, maxNewTokens: 4, prefillChunkSize }),
+        )
+      ).tokens;
+    expect(await tokensFor(1)).toEqual([3, 4, 5, 1]);
+    expect(await tokensFor(2)).toEqual(await tokensFor(undefined));
+  });
+
+  it('samples reproducibly per seed; different seeds differ', async () => {
+    const sample = async (options: GenerateOptions) =>
+      (await collectGeneration(generate(new BigramExecutor(FLAT), [0], { maxNewTokens: 40, ...options })))
+        .tokens;
+    const a = await sample({ seed: 1 });
+    expect(a).toHaveLength(40);
+    expect(await sample({ seed: 1 })).toEqual(a);
+    expect(await sample({ seed: 2 })).not.toEqual(a);
+    // Sampling really departs from the greedy chain on this flat table.
+    expect(a).not.toEqual(await sample({ greedy: true }));
+  });
+
+  it('top-k = 1 reproduces greedy', async () => {
+    const greedy = await collectGeneration(
+      generate(new BigramExecutor(FLAT), [0], { greedy: true, maxNewTokens: 20 }),
+    );
+    const topK1 = await collectGeneration(
+      generate(new BigramExecutor(FLAT), [0], { topK: 1, temperature: 2, seed: 9, maxNewTokens: 20 }),
+    );
+    expect(topK1.tokens).toEqual(greedy.tokens);
+  });
+
+  it('applies the repetition penalty over the prompt too', async () => {
+    // After 2 the greedy successor is 3, but 3 is in the prompt; the best unseen id is 5 (0.5).
+    const plain = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), [3, 2], { greedy: true, maxNewTokens: 1 }),
+    );
+    const penalised = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), [3, 2], { greedy: true, maxNewTokens: 1, repetitionPenalty: 100 }),
+    );
+    expect(plain.tokens).toEqual([3]);
+    expect(penalised.tokens).toEqual([5]);
+  });
+
+  it('stops at a stop token, which is reported but not decoded', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const { events, result } = await runAll(
+      generate(executor, [0], { greedy: true, stopTokenIds: [5], detokenizer: detokenizer(PIECES) }),
+    );
+    expect(events.map((event) => [event.id, event.text])).toEqual([
+      [2, 'b'],
+      [3, 'c'],
+      [4, 'd'],
+      [5, ''],
+    ]);
+    expect(result).toMatchObject({ tokens: [2, 3, 4, 5], text: 'bcd', finishReason: 'stop-token' });
+    // The stop token is never fed back.
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[0], [2], [3], [4]]);
+  });
+
+  it('cuts a stop string spanning several tokens without ever emitting it', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const { events, result } = await runAll(
+      generate(executor, [0], { greedy: true, stopStrings: ['cde'], detokenizer: detokenizer(PIECES) }),
+    );
+    expect(events.map((event) => event.text)).toEqual(['b', '', '', '']);
+    expect(result).toMatchObject({ tokens: [2, 3, 4, 5], text: 'b', finishReason: 'stop-string' });
+    expect(executor.calls).toHaveLength(4);
+  });
+
+  it('releases held-back text when the stop string does not complete', async () => {
+    const { events, result } = await runAll(
+      generate(new BigramExecutor(PEAKED), [0], {
+        greedy: true,
+        maxNewTokens: 5,
+        stopStrings: ['cdx', 'ab'],
+        detokenizer: detokenizer(PIECES),
+      }),
+    );
+    // 'c', 'cd' are held until 'e' rules out 'cdx'; the final 'a' is held as a prefix of 'ab' and released at the end.
+    expect(events.map((event) => event.text)).toEqual(['b', '', '', 'cde', 'a']);
+    expect(result).toMatchObject({ text: 'bcdea', finishReason: 'length' });
+  });
+
+  it('cuts a stop string in the middle of one token and drops the rest', async () => {
+    const pieces = ['<s>', 'a', 'b', 'c', 'dXY', 'e'];
+    const { events, result } = await runAll(
+      generate(new BigramExecutor(PEAKED), [0], {
+        greedy: true,
+        stopStrings: ['X'],
+        detokenizer: detokenizer(pieces),
+      }),
+    );
+    expect(events.map((event) => event.text)).toEqual(['b', 'c', 'd']);
+    expect(result).toMatchObject({ text: 'bcd', finishReason: 'stop-string' });
+  });
+
+  it("ends with 'capacity' when prompt + generated reaches maxTokens", async () => {
+    const executor = new BigramExecutor(PEAKED, 4);
+    const result = await collectGeneration(generate(executor, [0, 1], { greedy: true, maxNewTokens: 10 }));
+    expect(result).toMatchObject({ tokens: [2, 3], finishReason: 'capacity' });
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[0, 1], [2]]);
+    // When maxNewTokens is met at the same time, it is 'length'.
+    const exact = await collectGeneration(
+      generate(new BigramExecutor(PEAKED, 4), [0, 1], { greedy: true, maxNewTokens: 2 }),
+    );
+    expect(exact.finishReason).toBe('length');
+    // The largest prompt that fits generates exactly one token.
+    const one = await collectGeneration(generate(new BigramExecutor(PEAKED, 3), [0, 1], { greedy: true }));
+    expect(one).toMatchObject({ tokens: [2], finishReason: 'capacity' });
+  });
+
+  it('rejects a prompt that leaves no room, before touching the executor', () => {
+    const executor = new BigramExecutor(PEAKED, 3);
+    expect(() => generate(executor, [0, 1, 2], {})).toThrow(CapacityError);
+    expect(() => generate(executor, [0, 1, 2], {})).toThrow(/3 tokens.*maxTokens of 3/);
+    expect(executor.calls).toEqual([]);
+    expect(executor.resets).toEqual([]);
+  });
+
+  it('validates its inputs with typed errors', () => {
+    const executor = new BigramExecutor(PEAKED);
+    expect(codeOf(() => generate(executor, []))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0, 6]))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0, 1.5]))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { maxNewTokens: 0 }))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { prefillChunkSize: 0 }))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { sequence: -1 }))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { stopTokenIds: [7] }))).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { stopStrings: ['x'] }))).toBe('E_ENGINE_INPUT');
+    expect(
+      codeOf(() => generate(executor, [0], { stopStrings: [''], detokenizer: detokenizer(PIECES) })),
+    ).toBe('E_ENGINE_INPUT');
+    expect(codeOf(() => generate(executor, [0], { topP: 0 }))).toBe('E_SAMPLING');
+    expect(() => generate(executor, [0], { seed: 0.5 })).toThrow(SamplingError);
+    expect(() => generate(executor, [0, 9])).toThrow(EngineInputError);
+    expect(() => generate(executor, [0, 9])).toThrow(/prompt\[1\] = 9/);
+    expect(executor.calls).toEqual([]);
+  });
+
+  it('stops promptly when aborted between tokens', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const controller = new AbortController();
+    const iterator = generate(executor, [0], { greedy: true, maxNewTokens: 50, signal: controller.signal });
+    const events: number[] = [];
+    let result: GenerateResult | undefined;
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done) {
+        result = step.value;
+        break;
+      }
+      events.push(step.value.id);
+      if (events.length === 3) controller.abort();
+    }
+    expect(events).toEqual([2, 3, 4]);
+    expect(result).toMatchObject({ tokens: [2, 3, 4], finishReason: 'aborted' });
+    // Prefill and two decode steps; nothing after the abort.
+    expect(executor.calls).toHaveLength(3);
+  });
+
+  it('passes the signal to forward and reports an abort raised inside it', async () => {
+    const controller = new AbortController();
+    const seen: (AbortSignal | undefined)[] = [];
+    const executor = new BigramExecutor(PEAKED, 64, (callIndex, options) => {
+      seen.push(options.signal);
+      if (callIndex === 2) {
+        controller.abort();
+        throw new DOMException('aborted', 'AbortError');
+      }
+    });
+    const result = await collectGeneration(
+      generate(executor, [0], { greedy: true, maxNewTokens: 50, signal: controller.signal }),
+    );
+    expect(seen.every((signal) => signal === controller.signal)).toBe(true);
+    expect(result).toMatchObject({ tokens: [2, 3], finishReason: 'aborted' });
+  });
+
+  it('runs nothing when the signal is already aborted', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const result = await collectGeneration(generate(executor, [0], { signal: AbortSignal.abort() }));
+    expect(result).toMatchObject({ tokens: [], finishReason: 'aborted' });
+    expect(executor.calls).toEqual([]);
+  });
+
+  it('rejects the iterator when the executor fails mid-generation', async () => {
+    const executor = new BigramExecutor(PEAKED, 64, (callIndex) => {
+      if (callIndex === 2) throw new Error('device lost');
+    });
+    const iterator = generate(executor, [0], { greedy: true, maxNewTokens: 50 });
+    expect((await iterator.next()).value).toMatchObject({ id: 2 });
+    expect((await iterator.next()).value).toMatchObject({ id: 3 });
+    await expect(iterator.next()).rejects.toThrow('device lost');
+  });
+
+  it('rejects logits of the wrong shape from a backend', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    executor.forward = async () => ({ logits: new Float32Array(5), numRows: 1, vocabSize: 5 });
+    await expect(collectGeneration(generate(executor, [0]))).rejects.toThrow(BackendResultError);
+  });
+});
+
+describe('score', () => {
+  it('prefills with all logits in chunks, then decodes; argmax per position, requested rows kept', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const ids = [0, 2, 3, 1, 4];
+    const result = await score(executor, ids, {
+      prefillLength: 3,
+      prefillChunkSize: 2,
+      rows: [0, 4, 4],
+      sequence: 1,
+    });
+    expect(executor.resets).toEqual([1]);
+    expect(executor.calls).toEqual([
+      { sequence: 1, tokens: [0, 2], allLogits: true },
+      { sequence: 1, tokens: [3], allLogits: true },
+      { sequence: 1, tokens: [1], allLogits: false },
+      { sequence: 1, tokens: [4], allLogits: false },
+    ]);
+    expect(result.argmax).toEqual(ids.map((id) => NEXT[id]));
+    expect([...result.logits.keys()].sort()).toEqual([0, 4]);
+    expect(Array.from(result.logits.get(0)!)).toEqual(Array.from(Float32Array.from(PEAKED[0]!)));
+    expect(Array.from(result.logits.get(4)!)).toEqual(Array.from(Float32Array.from(PEAKED[4]!)));
+  });
+
+  it('prefills everything in one call by default', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const result = await score(executor, [1, 2, 3], { prefillLength: 3 });
+    expect(executor.calls).toEqual([{ sequence: 0, tokens: [1, 2, 3], allLogits: true }]);
+    expect(result.argmax).toEqual([2, 3, 4]);
+    expect(result.logits.size).toBe(0);
+  });
+
+  it('validates its inputs with typed errors', async () => {
+    const executor = new BigramExecutor(PEAKED, 4);
+    const codeOfAsync = async (promise: Promise<unknown>): Promise<string | undefined> =>
+      promise.then(
+        () => undefined,
+        (error: unknown) => (DuoError.isInstance(error) ? error.code : 'not a DuoError'),
+      );
+    expect(await codeOfAsync(score(executor, [], { prefillLength: 1 }))).toBe('E_ENGINE_INPUT');
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 0 }))).toBe('E_ENGINE_INPUT');
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 3 }))).toBe('E_ENGINE_INPUT');
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 1.5 }))).toBe('E_ENGINE_INPUT');
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 1, rows: [2] }))).toBe(
+      'E_ENGINE_INPUT',
+    );
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 1, rows: [-1] }))).toBe(
+      'E_ENGINE_INPUT',
+    );
+    expect(await codeOfAsync(score(executor, [0, 8], { prefillLength: 1 }))).toBe('E_ENGINE_INPUT');
+    expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 1, prefillChunkSize: 0 }))).toBe(
+      'E_ENGINE_INPUT',
+    );
+    expect(await codeOfAsync(score(executor, [0, 1, 2, 3, 4], { prefillLength: 1 }))).toBe('E_CAPACITY');
+    await expect(score(executor, [0, 1], { prefillLength: 1, rows: [5] })).rejects.toThrow(/rows\[0\] = 5/);
+    expect(executor.calls).toEqual([]);
+  });
+
+  it('rejects when aborted and propagates executor errors', async () => {
+    const controller = new AbortController();
+    const executor = new BigramExecutor(PEAKED, 64, (callIndex) => {
+      if (callIndex === 1) controller.abort();
+    });
+    await expect(
+      score(executor, [0, 1, 2, 3], { prefillLength: 1, signal: controller.signal }),
+    ).rejects.toThrow(AbortedError);
+    expect(executor.calls).toHaveLength(2);
+
+    const failing = new BigramExecutor(PEAKED, 64, (callIndex) => {
+      if (callIndex === 1) throw new Error('kernel fault');
+    });
+    await expect(score(failing, [0, 1, 2], { prefillLength: 1 })).rejects.toThrow('kernel fault');
+  });
+
+  it('rejects a backend that returns the wrong number of rows', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const forward = executor.forward.bind(executor);
+    executor.forward = (sequence, tokens) => forward(sequence, tokens); // drops allLogits
+    await expect(score(executor, [0, 1, 2], { prefillLength: 3 })).rejects.toThrow(
+      /1 rows x 6.*expected 3 rows/,
+    );
+  });
+});

@@ -1,0 +1,354 @@
+// The engine: generation and teacher-forced scoring written once against the Executor contract, so
+// every backend gets the same chunked prefill, sampling, stopping and streaming behaviour.
+import type { Executor, ForwardResult } from '../backend/backend.js';
+import { AbortedError, CapacityError } from '../backend/backend-errors.js';
+import { BackendResultError, EngineInputError } from './engine-errors.js';
+import { argmax, createRng, resolveSamplingOptions, type SamplingOptions, sampleToken } from './sampling.js';
+import { StopStringMatcher } from './stop-strings.js';
+
+/** An incremental detokenizer: `push` returns the text that token completes (possibly ''). */
+export interface DecodeStreamLike {
+  push(id: number): string;
+  /** Returns any text still buffered (e.g. an incomplete UTF-8 sequence) at the end of a stream. */
+  flush(): string;
+}
+
+/** What the engine needs of a tokenizer: the structural shape of the project's `Tokenizer`. */
+export interface TextDecoderLike {
+  createDecodeStream(options?: unknown): DecodeStreamLike;
+}
+
+/** Options of {@link generate}; sampling fields are those of {@link SamplingOptions}. */
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate, integer >= 1. Default 128. */
+  maxNewTokens?: number;
+  /** Seed of the sampling generator (safe integer). Default: a random seed. */
+  seed?: number;
+  /** Ids that end generation; the stop token is reported (tokens, an event with text '') but not decoded. Default none. */
+  stopTokenIds?: readonly number[];
+  /** Generation ends when the decoded text contains one; it is NOT included in the emitted text. Needs a detokenizer. */
+  stopStrings?: readonly string[];
+  /** The prompt is fed in chunks of this many tokens. Default: the whole prompt in one call. */
+  prefillChunkSize?: number;
+  /** Aborting ends generation promptly with finish reason 'aborted'; also passed to `forward`. */
+  signal?: AbortSignal;
+  /** Executor sequence slot (default 0); it is reset first. */
+  sequence?: number;
+}
+
+/** One generated token, as streamed. */
+export interface GeneratedToken {
+  id: number;
+  /** Text new since the previous event (may be ''); '' without a detokenizer. */
+  text: string;
+  /** 0-based index among the generated tokens. */
+  index: number;
+}
+
+/** Why generation ended. */
+export type FinishReason = 'stop-token' | 'stop-string' | 'length' | 'capacity' | 'aborted';
+
+/** The return value of a {@link generate} iterator. */
+export interface GenerateResult {
+  /** Every generated id, including a final stop token. */
+  tokens: number[];
+  /** Concatenation of the events' text. */
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  /** Wall time of the prefill forward calls. */
+  prefillMs: number;
+  /** Wall time of sampling and decode forward calls (time the consumer holds an event is not counted). */
+  decodeMs: number;
+}
+
+/** Options of {@link score}. */
+export interface ScoreOptions {
+  /** Ids fed by chunked prefill (with all logits); the rest are fed one decode step each. In [1, ids.length]. */
+  prefillLength: number;
+  /** Prefill chunk size. Default: all `prefillLength` ids in one call. */
+  prefillChunkSize?: number;
+  /** Positions whose full logits are kept. */
+  rows?: readonly number[];
+  /** Aborting rejects with {@link AbortedError}; also passed to `forward`. */
+  signal?: AbortSignal;
+  /** Executor sequence slot (default 0); it is reset first. */
+  sequence?: number;
+}
+
+/** Teacher-forced outputs of {@link score}. */
+export interface ScoreResult {
+  /** Per position i of `ids`: the argmax of its logits, i.e. the predicted token i + 1. */
+  argmax: number[];
+  /** Logits `[vocabSize]` f32 of each requested row, by position. */
+  logits: Map<number, Float32Array>;
+}
+
+function checkPositiveInteger(value: number, name: string): void {
+  if (!(Number.isSafeInteger(value) && value >= 1)) {
+    throw new EngineInputError(`${name} must be an integer >= 1, got ${String(value)}`);
+  }
+}
+
+function checkSequence(sequence: number): void {
+  if (!(Number.isSafeInteger(sequence) && sequence >= 0)) {
+    throw new EngineInputError(`sequence must be an integer >= 0, got ${String(sequence)}`);
+  }
+}
+
+function checkIds(ids: readonly number[], vocabSize: number, name: string): void {
+  if (ids.length === 0) throw new EngineInputError(`${name} is empty`);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+      throw new EngineInputError(`${name}[${i}] = ${String(id)} is not a token id in [0, ${vocabSize})`);
+    }
+  }
+}
+
+/** Checks a forward result's shape and returns row `row` (`[vocabSize]` f32, a view). */
+function logitsRow(
+  executor: Executor,
+  result: ForwardResult,
+  expectedRows: number,
+  row: number,
+): Float32Array {
+  const vocabSize = executor.config.vocabSize;
+  if (
+    result.vocabSize !== vocabSize ||
+    result.numRows !== expectedRows ||
+    result.logits.length !== expectedRows * vocabSize
+  ) {
+    throw new BackendResultError(
+      `backend '${executor.backendName}' returned logits of ${result.numRows} rows x ${result.vocabSize} ` +
+        `(${result.logits.length} values); expected ${expectedRows} rows x ${vocabSize}`,
+    );
+  }
+  return result.logits.subarray(row * vocabSize, (row + 1) * vocabSize);
+}
+
+const now = (): number => performance.now();
+
+/**
+ * Streams tokens generated from `promptIds` on `executor`. Options are checked, and the prompt
+ * against `executor.maxTokens` (prompt + 1 must fit), when this is called, before anything runs;
+ * iteration then resets the sequence, prefills, and samples until a stop token, a stop string,
+ * `maxNewTokens`, the sequence's capacity (prompt + generated reaches `maxTokens`) or an abort.
+ * The iterator's return value is the {@link GenerateResult}. Executor errors reject the iterator.
+ */
+export function generate(
+  executor: Executor,
+  promptIds: readonly number[],
+  options: GenerateOptions & { detokenizer?: TextDecoderLike } = {},
+): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
+  const vocabSize = executor.config.vocabSize;
+  const sampling = resolveSamplingOptions(options);
+  const maxNewTokens = options.maxNewTokens ?? 128;
+  checkPositiveInteger(maxNewTokens, 'maxNewTokens');
+  const sequence = options.sequence ?? 0;
+  checkSequence(sequence);
+  const chunkSize = options.prefillChunkSize ?? promptIds.length;
+  if (options.prefillChunkSize !== undefined) checkPositiveInteger(chunkSize, 'prefillChunkSize');
+  checkIds(promptIds, vocabSize, 'prompt');
+  const stopTokenIds = options.stopTokenIds ?? [];
+  stopTokenIds.forEach((id, i) => {
+    if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+      throw new EngineInputError(`stopTokenIds[${i}] = ${String(id)} is not a token id in [0, ${vocabSize})`);
+    }
+  });
+  const stopStrings = options.stopStrings ?? [];
+  stopStrings.forEach((stop, i) => {
+    if (typeof stop !== 'string' || stop.length === 0) {
+      throw new EngineInputError(`stopStrings[${i}] must be a non-empty string`);
+    }
+  });
+  if (stopStrings.length > 0 && options.detokenizer === undefined) {
+    throw new EngineInputError('stopStrings need a detokenizer to match decoded text');
+  }
+  if (promptIds.length + 1 > executor.maxTokens) {
+    throw new CapacityError(
+      `prompt of ${promptIds.length} tokens plus 1 generated token exceeds the executor's maxTokens ` +
+        `of ${executor.maxTokens}`,
+    );
+  }
+  const seed = options.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
+  const rng = createRng(seed);
+  return run(executor, [...promptIds], {
+    sampling,
+    rng,
+    maxNewTokens,
+    sequence,
+    chunkSize,
+    stopTokens: new Set(stopTokenIds),
+    stopStrings,
+    signal: options.signal,
+    detokenizer: options.detokenizer,
+  });
+}
+
+interface RunSettings {
+  sampling: ReturnType<typeof resolveSamplingOptions>;
+  rng: ReturnType<typeof createRng>;
+  maxNewTokens: number;
+  sequence: number;
+  chunkSize: number;
+  stopTokens: ReadonlySet<number>;
+  stopStrings: readonly string[];
+  signal: AbortSignal | undefined;
+  detokenizer: TextDecoderLike | undefined;
+}
+
+async function* run(
+  executor: Executor,
+  prompt: readonly number[],
+  settings: RunSettings,
+): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
+  const { sampling, rng, maxNewTokens, sequence, chunkSize, stopTokens, signal } = settings;
+  const tokens: number[] = [];
+  let text = '';
+  let prefillMs = 0;
+  let decodeMs = 0;
+  const finish = (finishReason: FinishReason): GenerateResult => ({
+    tokens,
+    text,
+    finishReason,
+    promptTokens: prompt.length,
+    prefillMs,
+    decodeMs,
+  });
+  // Runs one forward call; undefined means it was aborted.
+  const forward = async (ids: readonly number[]): Promise<Float32Array | undefined> => {
+    if (signal?.aborted) return undefined;
+    try {
+      const result = await executor.forward(sequence, ids, { signal });
+      return logitsRow(executor, result, 1, 0);
+    } catch (error) {
+      if (signal?.aborted) return undefined;
+      throw error;
+    }
+  };
+
+  executor.reset(sequence);
+  const decoder = settings.detokenizer?.createDecodeStream();
+  const matcher = new StopStringMatcher(settings.stopStrings);
+  // Ids seen so far, for the repetition penalty (kept only when the penalty is on).
+  const seen = sampling.repetitionPenalty === 1 ? undefined : new Set(prompt);
+
+  const prefillStart = now();
+  let logits: Float32Array | undefined;
+  for (let start = 0; start < prompt.length; start += chunkSize) {
+    logits = await forward(prompt.slice(start, start + chunkSize));
+    if (logits === undefined) {
+      prefillMs = now() - prefillStart;
+      return finish('aborted');
+    }
+  }
+  prefillMs = now() - prefillStart;
+
+  // Flushes the decoder and the stop-string hold-back at the end of the stream.
+  const endText = (): { text: string; stopped: boolean } => {
+    const step = matcher.push(decoder?.flush() ?? '');
+    return step.stopped ? step : { text: step.text + matcher.flush(), stopped: false };
+  };
+
+  for (;;) {
+    const stepStart = now();
+    const id = sampleToken(logits!, sampling, rng, seen ?? []);
+    tokens.push(id);
+    seen?.add(id);
+    let reason: FinishReason | undefined;
+    let piece: string;
+    if (stopTokens.has(id)) {
+      reason = 'stop-token';
+      piece = endText().text;
+    } else {
+      const step = matcher.push(decoder?.push(id) ?? '');
+      piece = step.text;
+      if (step.stopped) reason = 'stop-string';
+      else if (tokens.length >= maxNewTokens) reason = 'length';
+      else if (executor.length(sequence) + 1 >= executor.maxTokens) reason = 'capacity';
+      if (reason === 'length' || reason === 'capacity') {
+        const end = endText();
+        piece += end.text;
+        if (end.stopped) reason = 'stop-string';
+      }
+    }
+    text += piece;
+    decodeMs += now() - stepStart;
+    yield { id, text: piece, index: tokens.length - 1 };
+    if (reason !== undefined) return finish(reason);
+
+    const forwardStart = now();
+    logits = await forward([id]);
+    decodeMs += now() - forwardStart;
+    if (logits === undefined) return finish('aborted');
+  }
+}
+
+/** Drains a {@link generate} iterator and returns its result (the streamed events are dropped). */
+export async function collectGeneration(
+  iterator: AsyncGenerator<GeneratedToken, GenerateResult, undefined>,
+): Promise<GenerateResult> {
+  for (;;) {
+    const step = await iterator.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * Teacher-forced pass over `ids`: resets the sequence, prefills the first `prefillLength` ids in
+ * chunks with all logits, then feeds each remaining id as a one-token decode step. Returns the
+ * argmax of every position and the full logits of the requested `rows`.
+ */
+export async function score(
+  executor: Executor,
+  ids: readonly number[],
+  options: ScoreOptions,
+): Promise<ScoreResult> {
+  const vocabSize = executor.config.vocabSize;
+  checkIds(ids, vocabSize, 'ids');
+  const { prefillLength, signal } = options;
+  if (!(Number.isSafeInteger(prefillLength) && prefillLength >= 1 && prefillLength <= ids.length)) {
+    throw new EngineInputError(
+      `prefillLength must be an integer in [1, ${ids.length}] (the number of ids), got ${String(prefillLength)}`,
+    );
+  }
+  const chunkSize = options.prefillChunkSize ?? prefillLength;
+  if (options.prefillChunkSize !== undefined) checkPositiveInteger(chunkSize, 'prefillChunkSize');
+  const sequence = options.sequence ?? 0;
+  checkSequence(sequence);
+  const rows = new Set<number>();
+  (options.rows ?? []).forEach((row, i) => {
+    if (!(Number.isInteger(row) && row >= 0 && row < ids.length)) {
+      throw new EngineInputError(`rows[${i}] = ${String(row)} is not a position in [0, ${ids.length})`);
+    }
+    rows.add(row);
+  });
+  if (ids.length > executor.maxTokens) {
+    throw new CapacityError(`${ids.length} ids exceed the executor's maxTokens of ${executor.maxTokens}`);
+  }
+
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new AbortedError('score', signal.reason);
+  };
+  const argmaxes: number[] = [];
+  const logits = new Map<number, Float32Array>();
+  const take = (position: number, row: Float32Array): void => {
+    argmaxes.push(argmax(row));
+    if (rows.has(position)) logits.set(position, row.slice());
+  };
+
+  executor.reset(sequence);
+  for (let start = 0; start < prefillLength; start += chunkSize) {
+    checkAbort();
+    const chunk = ids.slice(start, Math.min(start + chunkSize, prefillLength));
+    const result = await executor.forward(sequence, chunk, { allLogits: true, signal });
+    for (let r = 0; r < chunk.length; r++) take(start + r, logitsRow(executor, result, chunk.length, r));
+  }
+  for (let position = prefillLength; position < ids.length; position++) {
+    checkAbort();
+    const result = await executor.forward(sequence, [ids[position]!], { signal });
+    take(position, logitsRow(executor, result, 1, 0));
+  }
+  return { argmax: argmaxes, logits };
+}

@@ -1,0 +1,25 @@
+// Public surface of the engine: generation, teacher-forced scoring and sampling over any Executor.
+
+export type {
+  DecodeStreamLike,
+  FinishReason,
+  GeneratedToken,
+  GenerateOptions,
+  GenerateResult,
+  ScoreOptions,
+  ScoreResult,
+  TextDecoderLike,
+} from './engine.js';
+export { collectGeneration, generate, score } from './engine.js';
+export { BackendResultError, EngineInputError } from './engine-errors.js';
+export type { ResolvedSamplingOptions, Rng, SamplingOptions } from './sampling.js';
+export {
+  applyRepetitionPenalty,
+  argmax,
+  createRng,
+  resolveSamplingOptions,
+  SamplingError,
+  sampleToken,
+} from './sampling.js';
+export type { StopStringStep } from './stop-strings.js';
+export { StopStringMatcher } from './stop-strings.js';

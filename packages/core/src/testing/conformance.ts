@@ -1,0 +1,188 @@
+// The conformance suite every backend runs (DESIGN §4): logits against goldens from HF transformers
+// and an independent float64 implementation, for full, streaming-only and mixed policies, chunked
+// prefill at several sizes, decode, GQA and MHA, llama3 RoPE, tied embeddings and Mistral.
+import { describe, expect, it } from 'vitest';
+import type { Backend, Executor } from '../backend/backend.js';
+import { generate } from '../engine/engine.js';
+import { loadModel } from '../model/load-model.js';
+import { fullPolicy, policyFromMask } from '../policy/create-policy.js';
+import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { compareLogits, describeComparison } from './compare-logits.js';
+import {
+  GOLDEN_MODELS,
+  type GoldenCase,
+  type GoldenModel,
+  openGoldenModel,
+  readGoldenManifestSync,
+} from './golden-fixtures.js';
+
+/** How strict the suite is, and what it leaves out (the coverage matrix, with reasons). */
+export interface ConformanceOptions {
+  /** Max absolute logit error allowed (default 1e-3, for float32 backends). */
+  readonly absoluteTolerance?: number;
+  /** If set, max |error| / max |golden| allowed instead of the absolute bound (low-precision backends). */
+  readonly relativeTolerance?: number;
+  /** Fixture models to skip, each with the reason (shown in the test name). */
+  readonly skipModels?: Readonly<Partial<Record<(typeof GOLDEN_MODELS)[number], string>>>;
+  /** Timeout per test in ms (default 120 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Declares the conformance tests for `backend` with vitest. Call it at the top level of a test file:
+ * `describeBackendConformance(() => createMyBackend())`.
+ */
+export function describeBackendConformance(
+  getBackend: () => Backend | Promise<Backend>,
+  options: ConformanceOptions = {},
+): void {
+  const timeout = options.timeoutMs ?? 120_000;
+  const check = (what: string, actual: Float32Array, expected: Float32Array, vocabSize: number) => {
+    const comparison = compareLogits(actual, expected, vocabSize);
+    const message = describeComparison(what, comparison);
+    if (options.relativeTolerance !== undefined) {
+      expect(comparison.relativeError, message).toBeLessThanOrEqual(options.relativeTolerance);
+    } else {
+      expect(comparison.maxAbsoluteError, message).toBeLessThanOrEqual(options.absoluteTolerance ?? 1e-3);
+    }
+  };
+
+  for (const modelName of GOLDEN_MODELS) {
+    const skipReason = options.skipModels?.[modelName];
+    describe.skipIf(skipReason !== undefined)(
+      `conformance: ${modelName}${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+      () => {
+        let golden: GoldenModel;
+        let backend: Backend;
+        let model: Awaited<ReturnType<typeof loadModel>>;
+        const load = async (policy: KvCachePolicy, maxTokens: number): Promise<Executor> => {
+          golden ??= await openGoldenModel(modelName);
+          backend ??= await getBackend();
+          model ??= await loadModel(golden.directory);
+          return backend.load(model, policy, { maxTokens });
+        };
+
+        it(
+          'full attention over the whole sequence matches HF transformers',
+          async () => {
+            const executor = await load(fullPolicy(await shapeOf()), 64);
+            try {
+              const { inputIds, hf } = golden.manifest;
+              const result = await executor.forward(0, inputIds, { allLogits: true });
+              expect(result.numRows).toBe(inputIds.length);
+              check('vs HF logits', result.logits, await golden.tensor(hf.fullLogits), result.vocabSize);
+            } finally {
+              await executor.dispose();
+            }
+          },
+          timeout,
+        );
+
+        it(
+          'greedy decoding reproduces HF generate()',
+          async () => {
+            const executor = await load(fullPolicy(await shapeOf()), 64);
+            try {
+              const { promptIds, tokens } = golden.manifest.hf.greedy;
+              const generated: number[] = [];
+              for await (const token of generate(executor, promptIds, {
+                greedy: true,
+                maxNewTokens: tokens.length,
+              })) {
+                generated.push(token.id);
+              }
+              expect(generated).toEqual(tokens);
+            } finally {
+              await executor.dispose();
+            }
+          },
+          timeout,
+        );
+
+        describe('DuoAttention policies, chunked prefill then decode', () => {
+          // Cases are listed in the manifest; read it synchronously at collection time.
+          for (const goldenCase of readGoldenManifestSync(modelName).cases) {
+            it(
+              `${goldenCase.policy}, S=${goldenCase.sinkSize} R=${goldenCase.recentSize}, prefill ${goldenCase.prefillLength} in chunks of ${goldenCase.prefillChunkSize}`,
+              async () => {
+                const policy = policyOf(goldenCase);
+                const executor = await load(policy, 64);
+                try {
+                  const actual = await runCase(executor, golden.manifest.inputIds, goldenCase);
+                  check(
+                    goldenCase.name,
+                    actual,
+                    await golden.tensor(goldenCase.logits),
+                    executor.config.vocabSize,
+                  );
+                } finally {
+                  await executor.dispose();
+                }
+              },
+              timeout,
+            );
+          }
+        });
+
+        it(
+          'rejects ids outside the vocabulary and prompts beyond capacity, and keeps working after',
+          async () => {
+            const executor = await load(fullPolicy(await shapeOf()), 16);
+            try {
+              const vocabSize = executor.config.vocabSize;
+              await expect(executor.forward(0, [1, vocabSize])).rejects.toThrow(/vocab|token id/i);
+              await expect(
+                executor.forward(
+                  0,
+                  Array.from({ length: 17 }, () => 1),
+                ),
+              ).rejects.toThrow(/capacity|maxTokens|exceed/i);
+              expect(executor.length(0)).toBe(0);
+              const ids = golden.manifest.inputIds.slice(0, 8);
+              const first = await executor.forward(0, ids, { allLogits: true });
+              executor.reset(0);
+              const again = await executor.forward(0, ids, { allLogits: true });
+              expect(compareLogits(again.logits, first.logits, vocabSize).maxAbsoluteError).toBe(0);
+            } finally {
+              await executor.dispose();
+            }
+          },
+          timeout,
+        );
+
+        async function shapeOf() {
+          golden ??= await openGoldenModel(modelName);
+          model ??= await loadModel(golden.directory);
+          return model.config;
+        }
+      },
+    );
+  }
+}
+
+function policyOf(goldenCase: GoldenCase): KvCachePolicy {
+  const options = { sinkSize: goldenCase.sinkSize, recentSize: goldenCase.recentSize };
+  return policyFromMask(goldenCase.mask, options);
+}
+
+/** Prefills in chunks (all logits), then decodes one token at a time; returns `[ids.length, vocab]`. */
+async function runCase(
+  executor: Executor,
+  ids: readonly number[],
+  goldenCase: GoldenCase,
+): Promise<Float32Array> {
+  const vocabSize = executor.config.vocabSize;
+  const out = new Float32Array(ids.length * vocabSize);
+  let position = 0;
+  while (position < goldenCase.prefillLength) {
+    const end = Math.min(goldenCase.prefillLength, position + goldenCase.prefillChunkSize);
+    const result = await executor.forward(0, ids.slice(position, end), { allLogits: true });
+    out.set(result.logits, position * vocabSize);
+    position = end;
+  }
+  for (; position < ids.length; position++) {
+    const result = await executor.forward(0, [ids[position]!]);
+    out.set(result.logits, position * vocabSize);
+  }
+  return out;
+}
