@@ -21,7 +21,12 @@ describe('patternStatistics', () => {
   });
 
   it('counts the 4-bit cache with its fp16 scale and zero', () => {
-    const stats = patternStatistics([[1, 0]], [[1, 0]], { headDim: 128, dtype: 'int4', sinkSize: 1, recentSize: 1 });
+    const stats = patternStatistics([[1, 0]], [[1, 0]], {
+      headDim: 128,
+      dtype: 'int4',
+      sinkSize: 1,
+      recentSize: 1,
+    });
     expect(stats.policyKvBytesPerToken).toBe(2 * 68);
     expect(stats.streamingKvBytes).toBe(2 * 2 * 68);
   });
