@@ -8,17 +8,19 @@ import { type CliIo, processIo } from './cli-io.js';
 import { runExample } from './commands/example.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
+import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
 
 export const USAGE = `duo — DuoAttention for Node
 
-Usage: duo <command> [options]
+Usage: duo <command> [options]   (model commands default to the bundled toy model)
 
 Commands:
   info       architecture, parameters and KV-cache memory of a model under a policy
   generate   stream a completion under full, streaming-only or DuoAttention policies
   score      teacher-forced logits (chunked prefill, then decode steps)
+  niah       needle-in-a-haystack retrieval accuracy over lengths x depths
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
@@ -30,6 +32,7 @@ const COMMAND_USAGE: Record<string, string> = {
   info: INFO_USAGE,
   generate: GENERATE_USAGE,
   score: SCORE_USAGE,
+  niah: NIAH_USAGE,
   pattern: PATTERN_USAGE,
 };
 
@@ -59,6 +62,9 @@ export async function main(
         return 0;
       case 'score':
         await runScore(rest, io, signal);
+        return 0;
+      case 'niah':
+        await runNiah(rest, io, signal);
         return 0;
       case 'pattern':
         await runPatternCommand(rest, io);

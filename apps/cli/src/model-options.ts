@@ -2,6 +2,7 @@
 // executor sized for the work. Progress goes to stderr so stdout stays clean for results.
 import {
   type Backend,
+  defaultModelDirectory,
   type Executor,
   type KvCachePolicy,
   type LoadedModel,
@@ -10,7 +11,7 @@ import {
   resolveBackend,
   type Tokenizer,
 } from '@duo-attn/core';
-import { type OptionSpec, type ParsedArgs, stringOption, UsageError } from './cli-args.js';
+import { type OptionSpec, type ParsedArgs, stringOption } from './cli-args.js';
 import type { CliIo } from './cli-io.js';
 
 export const MODEL_OPTIONS: OptionSpec = {
@@ -18,11 +19,9 @@ export const MODEL_OPTIONS: OptionSpec = {
   backend: { type: 'string' },
 };
 
-/** The model directory the command works on. */
+/** The model directory the command works on: --model, or the bundled toy model. */
 export function modelDirectory(args: ParsedArgs): string {
-  const dir = stringOption(args, 'model');
-  if (dir === undefined) throw new UsageError('--model DIR is required (a Hugging Face model directory)');
-  return dir;
+  return stringOption(args, 'model') ?? defaultModelDirectory();
 }
 
 /** Loads a model with progress on stderr. */

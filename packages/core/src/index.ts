@@ -9,6 +9,7 @@ export type { SourceLocation } from './errors.js';
 export { DuoError, formatLocation } from './errors.js';
 export * from './model/index.js';
 export * from './policy/index.js';
+export { foldSeed, mulberry32, mulberry32Uint32 } from './random.js';
 export * from './reference/index.js';
 export * from './tokenizer/index.js';
 

@@ -19,3 +19,13 @@ export function mulberry32(seed: number): () => number {
   const next = mulberry32Uint32(seed);
   return () => next() / 4294967296;
 }
+
+/**
+ * Folds any safe integer (negative, or beyond 2^32) into a 32-bit seed, so seeds that differ anywhere
+ * in their 53 bits give different streams. Seeds in [0, 2^32) map to themselves.
+ */
+export function foldSeed(seed: number): number {
+  const low = seed >>> 0;
+  const high = Math.floor(seed / 0x1_0000_0000) >>> 0;
+  return (low ^ Math.imul(high, 0x9e3779b9)) >>> 0;
+}

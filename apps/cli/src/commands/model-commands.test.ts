@@ -39,6 +39,42 @@ describe('duo info', () => {
   });
 });
 
+describe('the bundled default model', () => {
+  it('is used when --model is omitted', async () => {
+    const run = await runCli('info', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).config).toMatchObject({
+      numLayers: 6,
+      numHeads: 8,
+      numKvHeads: 4,
+      vocabSize: 2048,
+    });
+  });
+});
+
+describe('duo niah', () => {
+  it('scores a small grid and validates its templates', async () => {
+    const run = await runCli(
+      'niah',
+      '--backend',
+      'reference',
+      '--lengths',
+      '256',
+      '--depths',
+      '0,100',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout);
+    expect(json.cells).toHaveLength(2);
+    expect(json.summary.trials).toBe(2);
+    expect(json.trials.every((t: { correct: boolean }) => t.correct)).toBe(true);
+    const bad = await runCli('niah', '--lengths', '256', '--needle', 'no placeholder');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--needle must contain \{value\}/);
+  }, 120_000);
+});
+
 describe('duo generate', () => {
   it('reproduces HF greedy tokens from prompt ids', async () => {
     const { promptIds, tokens } = manifest.hf.greedy;
@@ -94,7 +130,6 @@ describe('duo generate', () => {
     );
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/99999/);
-    expect((await runCli('generate', '--prompt', 'x')).stderr).toMatch(/--model DIR is required/);
     expect((await runCli('generate', '--model', model, '--prompt', 'x', '--prompt-ids', '1')).code).toBe(2);
   });
 });

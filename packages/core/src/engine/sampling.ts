@@ -1,7 +1,7 @@
 // Token selection from one row of logits, following Hugging Face generate's processor order so that
 // seeded runs are reproducible on every platform and comparable with the original's settings.
 import { DuoError } from '../errors.js';
-import { mulberry32Uint32 } from '../random.js';
+import { foldSeed, mulberry32Uint32 } from '../random.js';
 
 /** Thrown for invalid sampling options or logits that cannot be sampled from (code `E_SAMPLING`). */
 export class SamplingError extends DuoError {
@@ -28,9 +28,7 @@ export function createRng(seed: number): Rng {
   if (!Number.isSafeInteger(seed)) {
     throw new SamplingError(`seed must be a safe integer, got ${String(seed)}`);
   }
-  const low = seed >>> 0;
-  const high = Math.floor(seed / 0x1_0000_0000) >>> 0;
-  const nextUint32 = mulberry32Uint32(low ^ Math.imul(high, 0x9e3779b9));
+  const nextUint32 = mulberry32Uint32(foldSeed(seed));
   return { nextUint32, nextFloat: () => nextUint32() / 0x1_0000_0000 };
 }
 

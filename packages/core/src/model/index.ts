@@ -2,6 +2,12 @@
 // model directories. The package index re-exports this.
 
 export {
+  DEFAULT_MODEL_ENV,
+  DEFAULT_MODEL_NAME,
+  DefaultModelNotFoundError,
+  defaultModelDirectory,
+} from './default-model.js';
+export {
   bfloat16BitsToFloat32,
   bfloat16ToFloat32Array,
   float16BitsToFloat32,

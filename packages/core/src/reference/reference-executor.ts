@@ -6,7 +6,7 @@ import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-for
 import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-types.js';
 import { dynamicRopeLength } from '../model/rope.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
-import { applyRope, linear, rmsNorm, silu } from './reference-math.js';
+import { applyRope, dot, linear, rmsNorm, silu } from './reference-math.js';
 import { RopeAngleTable } from './rope-angles.js';
 import { type CacheShape, SequenceCache } from './sequence-cache.js';
 
@@ -371,9 +371,7 @@ function attend(
   for (const span of spans) {
     for (let j = 0; j < span.count; j++) {
       const keyOffset = (j * span.heads + span.head) * headDim;
-      let dot = 0;
-      for (let i = 0; i < headDim; i++) dot += q[queryOffset + i]! * span.keys[keyOffset + i]!;
-      const score = dot * scale;
+      const score = dot(q, queryOffset, span.keys, keyOffset, headDim) * scale;
       scores[index++] = score;
       if (score > max) max = score;
     }

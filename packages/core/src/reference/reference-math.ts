@@ -18,12 +18,32 @@ export function linear(
     const xBase = t * inFeatures;
     for (let o = 0; o < outFeatures; o++) {
       const wBase = o * inFeatures;
-      let sum = 0;
-      for (let i = 0; i < inFeatures; i++) sum += x[xBase + i]! * weight[wBase + i]!;
+      const sum = dot(x, xBase, weight, wBase, inFeatures);
       out[t * outFeatures + o] = bias === undefined ? sum : sum + bias[o]!;
     }
   }
   return out;
+}
+
+/**
+ * `sum_i a[aBase + i] * b[bBase + i]` over `length` elements, in double precision. Four partial sums
+ * let V8 overlap the multiply-adds (about 2x faster than one running sum); the order of additions
+ * differs from a single sum only at the 1e-16 level.
+ */
+export function dot(a: Float32Array, aBase: number, b: Float32Array, bBase: number, length: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 3 < length; i += 4) {
+    s0 += a[aBase + i]! * b[bBase + i]!;
+    s1 += a[aBase + i + 1]! * b[bBase + i + 1]!;
+    s2 += a[aBase + i + 2]! * b[bBase + i + 2]!;
+    s3 += a[aBase + i + 3]! * b[bBase + i + 3]!;
+  }
+  for (; i < length; i++) s0 += a[aBase + i]! * b[bBase + i]!;
+  return s0 + s1 + (s2 + s3);
 }
 
 /**
