@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { DuoError } from '@duo-attn/core';
 import { UsageError } from './cli-args.js';
 import { type CliIo, processIo } from './cli-io.js';
+import { BENCH_USAGE, runBench } from './commands/bench.js';
 import { runExample } from './commands/example.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
@@ -21,6 +22,7 @@ Commands:
   generate   stream a completion under full, streaming-only or DuoAttention policies
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
+  bench      decode/prefill latency and KV memory per policy, any backend
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
@@ -33,6 +35,7 @@ const COMMAND_USAGE: Record<string, string> = {
   generate: GENERATE_USAGE,
   score: SCORE_USAGE,
   niah: NIAH_USAGE,
+  bench: BENCH_USAGE,
   pattern: PATTERN_USAGE,
 };
 
@@ -65,6 +68,9 @@ export async function main(
         return 0;
       case 'niah':
         await runNiah(rest, io, signal);
+        return 0;
+      case 'bench':
+        await runBench(rest, io);
         return 0;
       case 'pattern':
         await runPatternCommand(rest, io);

@@ -1,7 +1,5 @@
 // @duo-attn/core/testing: the conformance suite every backend runs, and its golden fixtures.
 
-export type { TestModelOptions } from './reference/test-model.js';
-export { createTestModel, mulberry32 } from './reference/test-model.js';
 export type { LogitsComparison } from './testing/compare-logits.js';
 export { compareLogits, describeComparison } from './testing/compare-logits.js';
 export type { ConformanceOptions } from './testing/conformance.js';

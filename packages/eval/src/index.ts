@@ -1,5 +1,13 @@
 // @duo-attn/eval: evaluation of DuoAttention models: haystack text and needle-retrieval grids.
+
+export type { DecodeBenchmarkOptions, DecodeMeasurement } from './bench/decode-benchmark.js';
+export { benchmarkDecode } from './bench/decode-benchmark.js';
+export type { ModelShapeName } from './bench/model-shapes.js';
+export { isModelShapeName, MODEL_SHAPES } from './bench/model-shapes.js';
+export type { PrefillBenchmarkOptions, PrefillMeasurement } from './bench/prefill-benchmark.js';
+export { benchmarkPrefill } from './bench/prefill-benchmark.js';
 export { EvalOptionError } from './errors.js';
+export { HaystackError, readHaystackDirectory } from './haystack/haystack-directory.js';
 export type { HaystackOptions } from './haystack/haystack-generator.js';
 export { generateHaystack, haystackParagraphs, PARAGRAPH_SEPARATOR } from './haystack/haystack-generator.js';
 export { writeHaystackCorpus } from './haystack/write-corpus.js';
@@ -11,3 +19,7 @@ export type { RetrievalCell, RetrievalGridOptions, RetrievalTrialRecord } from '
 export { runRetrievalGrid, sentenceEnds } from './niah/retrieval-grid.js';
 export type { RetrievalTrialOptions, RetrievalTrialResult } from './niah/retrieval-trial.js';
 export { runRetrievalTrial } from './niah/retrieval-trial.js';
+export { containsValue } from './scoring/exact-match.js';
+export { porterStem } from './scoring/porter-stemmer.js';
+export type { RougeOptions, RougeScore } from './scoring/rouge.js';
+export { rouge1, rougeTokens } from './scoring/rouge.js';

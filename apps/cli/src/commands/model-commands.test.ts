@@ -115,10 +115,13 @@ describe('duo generate', () => {
     expect(run.stderr).toMatch(/reference backend, full attention, prompt \d+ tokens/);
   });
 
-  it('refuses to pick the reference backend silently, and names bad input', async () => {
-    const noBackend = await runCli('generate', '--model', model, '--prompt', 'x');
-    expect(noBackend.code).toBe(1);
-    expect(noBackend.stderr).toMatch(/reference.*request it by name/);
+  it('uses the cpu backend by default, never reference silently, and names bad input', async () => {
+    const byDefault = await runCli('generate', '--model', model, '--prompt', 'x', '--max-new-tokens', '2');
+    expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(byDefault.stderr).toMatch(/^cpu backend/m);
+    const unknown = await runCli('generate', '--model', model, '--backend', 'nope', '--prompt', 'x');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/nope/);
     const bad = await runCli(
       'generate',
       '--model',

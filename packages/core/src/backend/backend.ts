@@ -70,6 +70,13 @@ export interface Executor {
   /** Forgets a sequence's cache. */
   reset(sequence: number): void;
   memory(): MemoryReport;
+  /**
+   * Benchmarks only: makes `sequence` hold `length` tokens (≤ maxTokens) whose cached keys and values
+   * are seeded random numbers, as if a prompt of that length had been processed, without running it,
+   * so decode latency at long contexts can be measured cheaply. Backends without it leave it undefined
+   * and harnesses prefill for real.
+   */
+  fillSyntheticCache?(sequence: number, length: number, seed?: number): Promise<void>;
   dispose(): Promise<void>;
 }
 

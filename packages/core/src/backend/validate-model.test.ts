@@ -1,6 +1,6 @@
 // Shared model and forward-request validation used by every backend.
 import { describe, expect, it } from 'vitest';
-import { createTestModel } from '../reference/test-model.js';
+import { createRandomModel } from '../model/random-model-source.js';
 import { checkForwardRequest } from './validate-forward.js';
 import { resolveLoadOptions, validateModelConfig, validateModelSource } from './validate-model.js';
 
@@ -14,7 +14,7 @@ function thrown(run: () => unknown): Error & { code?: string } {
 }
 
 describe('model and request validation', () => {
-  const model = createTestModel({ attentionBias: true, mlpBias: true });
+  const model = createRandomModel({ attentionBias: true, mlpBias: true });
 
   it('accepts a well-formed model', () => {
     expect(() => validateModelSource(model)).not.toThrow();
@@ -36,7 +36,7 @@ describe('model and request validation', () => {
     const missing = thrown(() => validateModelSource(withLayer({ kBias: undefined })));
     expect(missing.code).toBe('E_WEIGHTS');
     expect(missing.message).toMatch(/layers\.1\.kBias is missing/);
-    const noBias = createTestModel();
+    const noBias = createRandomModel();
     const extra = {
       ...noBias,
       weights: {

@@ -1,7 +1,9 @@
 // Checks every backend runs on a model before loading it: config coherence, weight shapes, and
 // load options, so a bad checkpoint fails with the tensor's name instead of a wrong answer.
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
-import type { LoadOptions, ModelSource } from './backend.js';
+import { validatePolicyForModel } from '../policy/create-policy.js';
+import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import type { BackendCapabilities, LoadOptions, ModelSource } from './backend.js';
 import { ModelLoadError } from './backend-errors.js';
 
 /** Checks the config describes a model the backends can run (positive sizes, GQA divisibility, silu). */
@@ -140,4 +142,35 @@ export function resolveLoadOptions(options: LoadOptions): ResolvedLoadOptions {
     );
   }
   return { maxTokens: options.maxTokens, maxSequences };
+}
+
+/**
+ * What every backend's `load` checks first: the model, the policy against it, the cache dtype against
+ * the backend's capabilities, the load options, and (no backend implements it yet) that Mistral's
+ * sliding window cannot be reached. Returns the load options with defaults applied.
+ */
+export function validateLoadRequest(
+  backendName: string,
+  capabilities: BackendCapabilities,
+  model: ModelSource,
+  policy: KvCachePolicy,
+  options: LoadOptions,
+): ResolvedLoadOptions {
+  validateModelSource(model);
+  const { config } = model;
+  validatePolicyForModel(policy, config);
+  if (!capabilities.kvCacheDtypes.includes(policy.cacheDtype)) {
+    throw new ModelLoadError(
+      'E_MODEL_UNSUPPORTED',
+      `the ${backendName} backend keeps ${capabilities.kvCacheDtypes.join('/')} KV caches; policy cacheDtype ${policy.cacheDtype} is not supported`,
+    );
+  }
+  const resolved = resolveLoadOptions(options);
+  if (config.slidingWindow !== null && resolved.maxTokens > config.slidingWindow) {
+    throw new ModelLoadError(
+      'E_MODEL_UNSUPPORTED',
+      `the ${backendName} backend does not implement sliding-window attention: maxTokens ${resolved.maxTokens} exceeds the model's slidingWindow ${config.slidingWindow}`,
+    );
+  }
+  return resolved;
 }

@@ -48,6 +48,8 @@ export type {
 } from './model-types.js';
 export type { RandomModelOptions } from './random-model.js';
 export { randomWeight, toHfConfigJson, writeRandomModel } from './random-model.js';
+export type { RandomModelSourceOptions } from './random-model-source.js';
+export { createRandomModel } from './random-model-source.js';
 export type { RopeFrequencies } from './rope.js';
 export {
   applyRopeInPlace,

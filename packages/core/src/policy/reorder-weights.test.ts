@@ -1,15 +1,16 @@
 // Head reordering: exact permutations on hand-made tensors and invariance of the computed function.
 import { describe, expect, it } from 'vitest';
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
+import { createRandomModel } from '../model/random-model-source.js';
+import { mulberry32 } from '../random.js';
 import { ReferenceExecutor } from '../reference/reference-executor.js';
-import { createTestModel, mulberry32 } from '../reference/test-model.js';
 import { fullPolicy, policyFromMask } from './create-policy.js';
 import { reorderedKvHeads, reorderWeights } from './reorder-weights.js';
 
 /** A config whose attention tensors are small enough to check by hand: headDim 1, hidden 2. */
 function handConfig(): ModelConfig {
   return {
-    ...createTestModel().config,
+    ...createRandomModel().config,
     numLayers: 2,
     hiddenSize: 2,
     numHeads: 6,
@@ -89,7 +90,7 @@ describe('reorderWeights', () => {
   });
 
   it('(e) computes the same function: full attention on reordered weights equals the original', async () => {
-    const model = createTestModel({
+    const model = createRandomModel({
       seed: 21,
       numLayers: 3,
       numHeads: 6,

@@ -1,13 +1,13 @@
 // Load-time validation, typed errors, abort/dispose/concurrency and registration of the reference backend.
 import { describe, expect, it } from 'vitest';
 import { BackendRegistry } from '../backend/backend-registry.js';
+import { createRandomModel } from '../model/random-model-source.js';
 import { fullPolicy, policyFromMask } from '../policy/create-policy.js';
 import { createReferenceBackend } from './reference-backend.js';
 import { REFERENCE_BACKEND_PRIORITY, registerReferenceBackend } from './register.js';
-import { createTestModel } from './test-model.js';
 
 const backend = createReferenceBackend();
-const model = createTestModel({ seed: 2 });
+const model = createRandomModel({ seed: 2 });
 const V = model.config.vocabSize;
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {

@@ -2,9 +2,7 @@
 // come first, and hands them to the float32 reference executor. Always available; never chosen
 // unless asked for by name (it registers with a negative priority).
 import type { Backend, BackendCapabilities, Executor, LoadOptions, ModelSource } from '../backend/backend.js';
-import { ModelLoadError } from '../backend/backend-errors.js';
-import { resolveLoadOptions, validateModelSource } from '../backend/validate-model.js';
-import { validatePolicyForModel } from '../policy/create-policy.js';
+import { validateLoadRequest } from '../backend/validate-model.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { reorderWeights } from '../policy/reorder-weights.js';
 import { ReferenceExecutor } from './reference-executor.js';
@@ -31,22 +29,8 @@ export function createReferenceBackend(): Backend {
 }
 
 function loadReference(model: ModelSource, policy: KvCachePolicy, options: LoadOptions): ReferenceExecutor {
-  validateModelSource(model);
+  const { maxTokens, maxSequences } = validateLoadRequest('reference', capabilities, model, policy, options);
   const { config } = model;
-  validatePolicyForModel(policy, config);
-  if (!capabilities.kvCacheDtypes.includes(policy.cacheDtype)) {
-    throw new ModelLoadError(
-      'E_MODEL_UNSUPPORTED',
-      `the reference backend keeps fp32 KV caches; policy cacheDtype ${policy.cacheDtype} is not supported`,
-    );
-  }
-  const { maxTokens, maxSequences } = resolveLoadOptions(options);
-  if (config.slidingWindow !== null && maxTokens > config.slidingWindow) {
-    throw new ModelLoadError(
-      'E_MODEL_UNSUPPORTED',
-      `the reference backend does not implement sliding-window attention: maxTokens ${maxTokens} exceeds the model's slidingWindow ${config.slidingWindow}`,
-    );
-  }
   return new ReferenceExecutor({
     config,
     policy,

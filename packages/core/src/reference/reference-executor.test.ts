@@ -1,10 +1,11 @@
 // Semantics of the reference executor (DESIGN §3), checked against a second, naive implementation.
 import { describe, expect, it } from 'vitest';
 import type { Executor, ModelSource } from '../backend/backend.js';
+import { createRandomModel } from '../model/random-model-source.js';
 import { fullPolicy, policyFromMask, streamingPolicy } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { mulberry32 } from '../random.js';
 import { createReferenceBackend } from './reference-backend.js';
-import { createTestModel, mulberry32 } from './test-model.js';
 
 const backend = createReferenceBackend();
 
@@ -155,7 +156,7 @@ function naiveLogits(
 }
 
 describe('reference executor semantics', () => {
-  const model = createTestModel({ seed: 7, numLayers: 3, hiddenSize: 32, numHeads: 4, numKvHeads: 2 });
+  const model = createRandomModel({ seed: 7, numLayers: 3, hiddenSize: 32, numHeads: 4, numKvHeads: 2 });
   const V = model.config.vocabSize;
   const tokens = randomTokens(20, V, 11);
 
@@ -189,7 +190,7 @@ describe('reference executor semantics', () => {
       ['GQA', model],
       [
         'MHA with biases and tied embeddings',
-        createTestModel({
+        createRandomModel({
           seed: 3,
           numLayers: 3,
           hiddenSize: 24,
@@ -202,7 +203,7 @@ describe('reference executor semantics', () => {
       ],
       [
         'linear RoPE scaling',
-        createTestModel({ seed: 4, numLayers: 3, rope: { type: 'linear', theta: 100, factor: 2.5 } }),
+        createRandomModel({ seed: 4, numLayers: 3, rope: { type: 'linear', theta: 100, factor: 2.5 } }),
       ],
     ];
     const schedules: [string, number[]][] = [
@@ -248,7 +249,7 @@ describe('reference executor semantics', () => {
   });
 
   it('runs dynamic-NTK RoPE as default RoPE while the sequence is within maxPositionEmbeddings', async () => {
-    const dynamic = createTestModel({
+    const dynamic = createRandomModel({
       seed: 7,
       numLayers: 3,
       maxPositionEmbeddings: 32,
@@ -337,5 +338,34 @@ describe('reference executor semantics', () => {
     const mlp = 3 * h * config.intermediateSize;
     expect(memory.weightBytes).toBe(4 * (2 * config.vocabSize * h + h + config.numLayers * (perLayer + mlp)));
     await executor.dispose();
+  });
+});
+
+describe('fillSyntheticCache (benchmark hook)', () => {
+  it('makes a sequence hold the requested tokens, accounted like real ones, and decoding continues', async () => {
+    const model = createRandomModel({ numLayers: 2, numKvHeads: 2 });
+    const policy = policyFromMask(
+      [
+        [1, 0],
+        [0, 1],
+      ],
+      { sinkSize: 2, recentSize: 3 },
+    );
+    const executor = await createReferenceBackend().load(model, policy, { maxTokens: 64 });
+    try {
+      await executor.fillSyntheticCache!(0, 40, 7);
+      expect(executor.length(0)).toBe(40);
+      const memory = executor.memory();
+      const headDim = model.config.headDim;
+      // 2 retrieval heads in all x 40 tokens, 2 streaming heads x (S + R) tokens; K and V; 4 bytes.
+      expect(memory.retrievalKvBytesUsed).toBe(2 * 40 * headDim * 2 * 4);
+      expect(memory.streamingKvBytesUsed).toBe(2 * 5 * headDim * 2 * 4);
+      const result = await executor.forward(0, [1]);
+      expect(result.logits.every(Number.isFinite)).toBe(true);
+      expect(executor.length(0)).toBe(41);
+      await expect(executor.fillSyntheticCache!(0, 65)).rejects.toThrow(/at most 64/);
+    } finally {
+      await executor.dispose();
+    }
   });
 });

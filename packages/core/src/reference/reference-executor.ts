@@ -1,7 +1,7 @@
 // The reference executor: DESIGN §3 written as plain float32 loops. It is the oracle other backends
 // are checked against, so clarity wins over speed everywhere here.
 import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
-import { AbortedError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
+import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
 import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
 import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-types.js';
 import { dynamicRopeLength } from '../model/rope.js';
@@ -113,6 +113,27 @@ export class ReferenceExecutor implements Executor {
       throw new ExecutorBusyError(`reset of sequence ${sequence} while a forward pass on it is running`);
     }
     this.sequences[sequence] = undefined;
+  }
+
+  fillSyntheticCache(sequence: number, length: number, seed = 0): Promise<void> {
+    try {
+      this.assertLive('fillSyntheticCache');
+      checkSequenceIndex(sequence, this.maxSequences);
+      if (!Number.isSafeInteger(length) || length < 0 || length > this.maxTokens) {
+        throw new CapacityError(
+          `cannot fill ${length} tokens: the executor holds at most ${this.maxTokens} per sequence`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = this.queue.then(() => {
+      const cache = new SequenceCache(this.shape);
+      cache.fillSynthetic(length, seed);
+      this.sequences[sequence] = cache;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   memory(): MemoryReport {

@@ -1,5 +1,6 @@
 // KV caches of one sequence in the reference backend: per layer a growing cache for the retrieval
 // KV heads and a sink+recent cache for the streaming KV heads, both token-major, float32.
+import { mulberry32 } from '../random.js';
 
 /** One layer's caches. Head slots are in reordered order (retrieval heads first). */
 export interface LayerCache {
@@ -98,5 +99,27 @@ export class SequenceCache {
       elements += 2 * cache.streamingCount * this.shape.streamingHeads[layer]! * this.shape.headDim;
     });
     return 4 * elements;
+  }
+
+  /**
+   * Fills the caches as if `length` tokens had been processed, with seeded uniform values in
+   * [-1, 1): retrieval caches hold all of them, streaming caches the first S and last R.
+   */
+  fillSynthetic(length: number, seed: number): void {
+    this.ensureCapacity(length);
+    const random = mulberry32(seed);
+    const fill = (array: Float32Array, count: number) => {
+      for (let i = 0; i < count; i++) array[i] = random() * 2 - 1;
+    };
+    this.layers.forEach((cache, layer) => {
+      const retrieval = length * this.shape.retrievalHeads[layer]! * this.shape.headDim;
+      fill(cache.retrievalKeys, retrieval);
+      fill(cache.retrievalValues, retrieval);
+      cache.streamingCount = Math.min(length, this.shape.window);
+      const streaming = cache.streamingCount * this.shape.streamingHeads[layer]! * this.shape.headDim;
+      fill(cache.streamingKeys, streaming);
+      fill(cache.streamingValues, streaming);
+    });
+    this.length = length;
   }
 }

@@ -1,6 +1,7 @@
 // One retrieval trial: greedy-decode the answer to a needle prompt and check it. Exact match means
-// the needle's value appears in the generated text.
+// the needle's value appears in the generated text as a whole number.
 import { type Executor, generate } from '@duo-attn/core';
+import { containsValue } from '../scoring/exact-match.js';
 
 /** What a trial needs besides the prompt. */
 export interface RetrievalTrialOptions {
@@ -37,5 +38,5 @@ export async function runRetrievalTrial(
     if (!options.stopTokenIds.includes(token.id)) tokens.push(token.id);
   }
   const output = options.decode(tokens);
-  return { output, correct: output.includes(options.value) };
+  return { output, correct: containsValue(output, options.value) };
 }

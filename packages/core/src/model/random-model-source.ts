@@ -1,13 +1,11 @@
-// Seeded random tiny models built in memory, so tests of any package can run real forward passes
-// without checkpoint files. Deterministic for a given seed and options.
+// Seeded random models built in memory: tests of any package run real forward passes without
+// checkpoint files, and benchmarks get any model shape. Deterministic for a given seed and options.
 import type { ModelSource } from '../backend/backend.js';
-import type { LayerWeights, ModelConfig, RopeConfig } from '../model/model-types.js';
 import { mulberry32 } from '../random.js';
+import type { LayerWeights, ModelConfig, RopeConfig } from './model-types.js';
 
-export { mulberry32 };
-
-/** Shape and content options of {@link createTestModel}; every field has a small default. */
-export interface TestModelOptions {
+/** Shape and content options of {@link createRandomModel}; every field has a small default. */
+export interface RandomModelSourceOptions {
   /** PRNG seed (default 1). */
   readonly seed?: number;
   readonly numLayers?: number;
@@ -33,7 +31,7 @@ export interface TestModelOptions {
  * A random Llama-style model: uniform weights scaled by `sqrt(3 / fanIn)` (unit-variance
  * outputs), norms near 1, biases small. Returns config and float32 weights in HF layout.
  */
-export function createTestModel(options: TestModelOptions = {}): ModelSource {
+export function createRandomModel(options: RandomModelSourceOptions = {}): ModelSource {
   const random = mulberry32(options.seed ?? 1);
   const numLayers = options.numLayers ?? 2;
   const hiddenSize = options.hiddenSize ?? 32;

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../test/run-cli.js';
+
+describe('duo bench', () => {
+  it('measures decode per policy on a random shape, with KV bytes matching the planner', async () => {
+    const run = await runCli(
+      'bench',
+      'decode',
+      '--shape',
+      'toy',
+      '--contexts',
+      '512',
+      '--steps',
+      '2',
+      '--threads',
+      '1',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout);
+    expect(json.backend).toBe('cpu');
+    expect(json.machine.cores).toBeGreaterThan(0);
+    expect(json.matmulFloor.medianMs).toBeGreaterThan(0);
+    expect(json.results.map((r: { policy: string }) => r.policy)).toEqual(['full', 'duo:0.5', 'streaming']);
+    for (const result of json.results) {
+      const [measurement] = result.decode;
+      expect(measurement.context).toBe(512);
+      expect(measurement.msPerToken).toBeGreaterThan(0);
+      expect(measurement.kvMeasuredOverPredicted).toBeCloseTo(1, 6);
+    }
+    // 6 layers x 4 KV heads x 32 dims x (K + V) x 4 bytes per token under full attention.
+    expect(json.results[0].decode[0].kvBytesUsed).toBe(512 * 6 * 4 * 32 * 2 * 4);
+    expect(json.results[1].retrievalKvHeads).toBe(12);
+  }, 120_000);
+
+  it('measures prefill throughput per chunk size, and rejects unknown shapes and policies', async () => {
+    const run = await runCli(
+      'bench',
+      'prefill',
+      '--shape',
+      'toy',
+      '--prompt-length',
+      '64',
+      '--chunks',
+      '16,64',
+      '--policy',
+      'full',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const [result] = JSON.parse(run.stdout).results;
+    expect(result.prefill.map((m: { chunkSize: number }) => m.chunkSize)).toEqual([16, 64]);
+    expect((await runCli('bench', 'decode', '--shape', 'gpt-5')).stderr).toMatch(/unknown --shape "gpt-5"/);
+    expect((await runCli('bench', 'decode', '--shape', 'toy', '--policy', 'duo:2')).stderr).toMatch(/duo:R/);
+    expect((await runCli('bench', 'nap', '--shape', 'toy')).code).toBe(2);
+  }, 120_000);
+});

@@ -1,0 +1,185 @@
+// `duo bench decode|prefill|memory`: latency and KV memory of full attention vs DuoAttention vs
+// streaming-only on any backend, on a model directory or a named shape with random weights.
+// Prints JSON with the machine, the date and the command, ready for docs/benchmarks.md.
+import { cpus, totalmem } from 'node:os';
+import {
+  createCpuBackend,
+  createRandomModel,
+  fullPolicy,
+  type KvCachePolicy,
+  loadModel,
+  type ModelSource,
+  measureMatmulFloor,
+  planMemory,
+  policyFromMask,
+  resolveBackend,
+  streamingPolicy,
+} from '@duo-attn/core';
+import { benchmarkDecode, benchmarkPrefill, isModelShapeName, MODEL_SHAPES } from '@duo-attn/eval';
+import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
+import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
+import { type CliIo, printJson } from '../cli-io.js';
+import { parseIdList } from '../id-list.js';
+
+export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
+         [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
+         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N]
+
+decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
+         the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor
+prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks size
+memory   KV bytes and process memory at each context, no timing
+Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
+retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
+pattern. Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
+`;
+
+export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
+  const [mode, ...rest] = argv;
+  if (mode !== 'decode' && mode !== 'prefill' && mode !== 'memory') {
+    throw new UsageError(
+      mode === undefined ? 'missing bench mode' : `unknown bench mode "${mode}"`,
+      BENCH_USAGE,
+    );
+  }
+  const args = parseCommandArgs(
+    rest,
+    {
+      model: { type: 'string' },
+      shape: { type: 'string' },
+      backend: { type: 'string' },
+      threads: { type: 'string' },
+      policy: { type: 'string', multiple: true },
+      pattern: { type: 'string' },
+      sink: { type: 'string' },
+      recent: { type: 'string' },
+      contexts: { type: 'string' },
+      steps: { type: 'string' },
+      'prompt-length': { type: 'string' },
+      chunks: { type: 'string' },
+      seed: { type: 'string' },
+    },
+    BENCH_USAGE,
+  );
+  const modelDir = stringOption(args, 'model');
+  const shape = stringOption(args, 'shape');
+  if ((modelDir === undefined) === (shape === undefined))
+    throw new UsageError('give exactly one of --model or --shape', BENCH_USAGE);
+  if (shape !== undefined && !isModelShapeName(shape)) {
+    throw new UsageError(`unknown --shape "${shape}" (known: ${Object.keys(MODEL_SHAPES).join(', ')})`);
+  }
+  const seed = numberOption(args, 'seed', { integer: true, min: 0 }) ?? 0;
+  const sinkSize = numberOption(args, 'sink', { integer: true, min: 0 }) ?? 64;
+  const recentSize = numberOption(args, 'recent', { integer: true, min: 0 }) ?? 256;
+  const threads = numberOption(args, 'threads', { integer: true, min: 1 });
+  const contexts = parseIdList(stringOption(args, 'contexts') ?? '1024,4096', '--contexts');
+  const steps = numberOption(args, 'steps', { integer: true, min: 1 }) ?? 8;
+  const promptLength = numberOption(args, 'prompt-length', { integer: true, min: 1 }) ?? 1024;
+  const chunks = parseIdList(stringOption(args, 'chunks') ?? '128,256,512,1024', '--chunks');
+  const policyNames = (args.values.policy as string[] | undefined) ?? ['full', 'duo:0.5', 'streaming'];
+  const patternDir = stringOption(args, 'pattern');
+
+  io.stderr(`preparing ${modelDir ?? `random ${shape} weights`}\n`);
+  const model: ModelSource =
+    modelDir !== undefined
+      ? await loadModel(modelDir)
+      : createRandomModel({
+          ...MODEL_SHAPES[shape as keyof typeof MODEL_SHAPES],
+          seed,
+          maxPositionEmbeddings: 1 << 20,
+        });
+  const { config } = model;
+  const gates =
+    patternDir !== undefined
+      ? (await readPattern(patternDir, { numLayers: config.numLayers, numKvHeads: config.numKvHeads })).alpha
+      : generatePattern({ numLayers: config.numLayers, numKvHeads: config.numKvHeads, seed }).alpha;
+  const policies = policyNames.map((name) => ({
+    name,
+    policy: policyFor(name, config, gates, sinkSize, recentSize),
+  }));
+  const backendName = stringOption(args, 'backend');
+  const backend =
+    threads !== undefined && (backendName ?? 'cpu') === 'cpu'
+      ? createCpuBackend({ threads })
+      : await resolveBackend(backendName);
+  const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
+  const results = [];
+  for (const { name, policy } of policies) {
+    io.stderr(`${backend.name} backend, policy ${name}\n`);
+    const executor = await backend.load(model, policy, { maxTokens });
+    try {
+      const plan = planMemory(config, policy, { weightDtype: 'fp32' });
+      if (mode === 'prefill') {
+        const measurements = await benchmarkPrefill(executor, {
+          promptLength,
+          chunkSizes: chunks,
+          onProgress: (message) => io.stderr(`  ${message}\n`),
+        });
+        results.push({ policy: name, prefill: measurements });
+        continue;
+      }
+      const measurements = await benchmarkDecode(executor, {
+        contexts,
+        steps: mode === 'memory' ? 1 : steps,
+        warmup: mode === 'memory' ? 0 : 2,
+        seed,
+        onProgress: (message) => io.stderr(`  ${message}\n`),
+      });
+      results.push({
+        policy: name,
+        retrievalKvHeads: plan.policy.retrievalKvHeads,
+        streamingKvHeads: plan.policy.streamingKvHeads,
+        decode: measurements.map((m) => {
+          const predicted =
+            plan.policy.kvBytesPerToken * m.context +
+            Math.min(1, m.context / (sinkSize + recentSize || 1)) * plan.policy.streamingKvBytes;
+          const { msPerToken, minMsPerToken, tokensPerSecond, ...memory } = m;
+          return {
+            ...(mode === 'memory' ? memory : m),
+            kvBytesPredicted: Math.round(predicted),
+            kvMeasuredOverPredicted: predicted === 0 ? null : m.kvBytesUsed / predicted,
+          };
+        }),
+      });
+    } finally {
+      await executor.dispose();
+    }
+  }
+  const floor =
+    mode === 'decode' && backend.name === 'cpu'
+      ? await measureMatmulFloor(model, { threads: threads ?? Math.max(1, cpus().length) })
+      : undefined;
+  printJson(io, {
+    command: `duo bench ${argv.join(' ')}`,
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      memoryBytes: totalmem(),
+      node: process.version,
+    },
+    backend: backend.name,
+    model: modelDir ?? `random ${shape}`,
+    parameters: planMemory(config, fullPolicy(config), { weightDtype: 'fp32' }).parameterCount,
+    sinkSize,
+    recentSize,
+    ...(floor !== undefined ? { matmulFloor: floor } : {}),
+    results,
+  });
+}
+
+function policyFor(
+  name: string,
+  config: { numLayers: number; numKvHeads: number },
+  gates: readonly (readonly number[])[],
+  sinkSize: number,
+  recentSize: number,
+): KvCachePolicy {
+  if (name === 'full') return fullPolicy(config);
+  if (name === 'streaming') return streamingPolicy(config, { sinkSize, recentSize });
+  const match = /^duo:(0(?:\.\d+)?|1(?:\.0+)?)$/.exec(name);
+  if (match === null)
+    throw new UsageError(`--policy must be full, streaming or duo:R with R in [0, 1], got "${name}"`);
+  const ratio = Number(match[1]);
+  return policyFromMask(sparsify(gates, { sparsity: 1 - ratio }).mask, { sinkSize, recentSize });
+}

@@ -1,0 +1,52 @@
+// Sizes of the cpu backend's KV caches, shared by the worker (which allocates them) and the main
+// thread (which reports memory without asking the worker).
+
+/** Per-layer head counts and the limits the caches are sized by. */
+export interface CacheLayout {
+  readonly headDim: number;
+  /** `[numLayers]` retrieval KV heads per layer. */
+  readonly retrievalHeads: readonly number[];
+  /** `[numLayers]` streaming KV heads per layer. */
+  readonly streamingHeads: readonly number[];
+  /** S + R. */
+  readonly window: number;
+  readonly maxTokens: number;
+}
+
+/** Smallest retrieval capacity a sequence starts with. */
+const INITIAL_CAPACITY = 16;
+
+/**
+ * The retrieval capacity (tokens) after making room for `needed` tokens: unchanged when it fits,
+ * else doubled (at least `needed`, at least 16), never above `maxTokens`.
+ */
+export function nextRetrievalCapacity(current: number, needed: number, maxTokens: number): number {
+  if (needed <= current) return current;
+  return Math.min(maxTokens, Math.max(needed, 2 * current, INITIAL_CAPACITY));
+}
+
+/**
+ * Bytes one sequence's caches reserve: retrieval K and V `[capacity, F_r, d]` f32 per layer, plus
+ * streaming K and V `[S + R, F_s, d]` f32 per layer twice (the live cache and the one the next
+ * compression writes into, which also lets an aborted call be rolled back).
+ */
+export function sequenceAllocatedBytes(layout: CacheLayout, capacity: number): number {
+  let elements = 0;
+  layout.retrievalHeads.forEach((heads, layer) => {
+    elements += 2 * capacity * heads * layout.headDim;
+    elements += 4 * layout.window * layout.streamingHeads[layer]! * layout.headDim;
+  });
+  return 4 * elements;
+}
+
+/** Bytes of live tokens of a sequence of `length` tokens: `[retrieval, streaming]`. */
+export function sequenceUsedBytes(layout: CacheLayout, length: number): [number, number] {
+  let retrieval = 0;
+  let streaming = 0;
+  const streamingTokens = Math.min(length, layout.window);
+  layout.retrievalHeads.forEach((heads, layer) => {
+    retrieval += 2 * length * heads * layout.headDim;
+    streaming += 2 * streamingTokens * layout.streamingHeads[layer]! * layout.headDim;
+  });
+  return [4 * retrieval, 4 * streaming];
+}

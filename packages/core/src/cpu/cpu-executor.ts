@@ -1,0 +1,420 @@
+// The cpu backend's executor as the main thread sees it: validates every call before it reaches the
+// worker, serialises forward passes, keeps sequence lengths in sync with the worker's caches, and
+// turns aborts, disposal and worker deaths into typed rejections instead of hung promises.
+import type { Worker } from 'node:worker_threads';
+import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
+import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
+import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
+import type { ModelConfig } from '../model/model-types.js';
+import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { type CacheLayout, sequenceAllocatedBytes, sequenceUsedBytes } from './cache-layout.js';
+import { CpuWorkerError } from './cpu-errors.js';
+import type { CpuWorkerInit, CpuWorkerReply, CpuWorkerRequest } from './cpu-protocol.js';
+import type { DecoderGraph } from './decoder-graph.js';
+import { launchCpuWorker } from './worker-launcher.js';
+
+/** Everything a cpu executor starts from; model, policy and options already validated. */
+export interface CpuExecutorInit {
+  readonly config: ModelConfig;
+  readonly policy: KvCachePolicy;
+  readonly maxTokens: number;
+  readonly maxSequences: number;
+  /** onnxruntime intra-op threads. */
+  readonly threads: number;
+  /** The built graph; the executor owns it and removes its files on dispose or failure. */
+  readonly graph: DecoderGraph;
+  /** Bytes of float32 weights the session holds. */
+  readonly weightBytes: number;
+}
+
+/** A promise with its settle functions; settling twice is a no-op. */
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** The forward call the worker is working on. */
+interface InFlight {
+  readonly id: number;
+  readonly sequence: number;
+  readonly what: string;
+  /** What the caller awaits: rejected at once on abort, dispose or failure. */
+  readonly user: Deferred<ForwardResult>;
+  /** Resolved once the worker has finished with the call (or can no longer answer). */
+  readonly settled: Deferred<void>;
+  aborted: boolean;
+}
+
+/** Per-sequence state mirrored from the worker. */
+interface SequenceState {
+  length: number;
+  /** Retrieval cache capacity in tokens. */
+  capacity: number;
+}
+
+/** Executor of the cpu backend: a proxy to a worker thread that runs onnxruntime. */
+export class CpuExecutor implements Executor {
+  readonly backendName = 'cpu';
+  readonly config: ModelConfig;
+  readonly policy: KvCachePolicy;
+  readonly maxTokens: number;
+  private readonly maxSequences: number;
+  private readonly layout: CacheLayout;
+  private readonly weightBytes: number;
+  private readonly worker: Worker;
+  private readonly graph: DecoderGraph;
+  private readonly cancel: Int32Array;
+  private readonly sequences: SequenceState[];
+  private readonly running = new Set<number>();
+  private readonly ready = deferred<void>();
+  private queue: Promise<void> = Promise.resolve();
+  private current: InFlight | undefined;
+  private nextId = 1;
+  /** Pending `fill` requests by id. */
+  private readonly fills = new Map<number, Deferred<{ length: number; capacity: number }>>();
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+  private failure: CpuWorkerError | undefined;
+  private graphRemoval: Promise<void> | undefined;
+  private exited = false;
+
+  private constructor(init: CpuExecutorInit, worker: Worker, cancel: Int32Array) {
+    this.config = init.config;
+    this.policy = init.policy;
+    this.maxTokens = init.maxTokens;
+    this.maxSequences = init.maxSequences;
+    this.weightBytes = init.weightBytes;
+    this.graph = init.graph;
+    this.worker = worker;
+    this.cancel = cancel;
+    this.layout = {
+      headDim: init.config.headDim,
+      retrievalHeads: init.graph.layers.map((layer) => layer.retrieval),
+      streamingHeads: init.graph.layers.map((layer) => layer.streaming),
+      window: init.policy.sinkSize + init.policy.recentSize,
+      maxTokens: init.maxTokens,
+    };
+    this.sequences = Array.from({ length: init.maxSequences }, () => ({ length: 0, capacity: 0 }));
+    // Observed by start(); after startup a late rejection must not surface as unhandled.
+    this.ready.promise.catch(() => undefined);
+    worker.on('message', (reply: CpuWorkerReply) => this.onReply(reply));
+    worker.on('error', (error: Error) =>
+      this.fail(new CpuWorkerError(`the cpu worker crashed: ${error.message}`, { cause: error })),
+    );
+    worker.on('messageerror', (error: Error) =>
+      this.fail(new CpuWorkerError(`a message from the cpu worker could not be read: ${error.message}`)),
+    );
+    worker.on('exit', (code: number) => {
+      this.exited = true;
+      if (!this.disposed)
+        this.fail(new CpuWorkerError(`the cpu worker exited unexpectedly with code ${code}`));
+    });
+  }
+
+  /**
+   * Starts the worker and waits until its onnxruntime session is ready. On failure the worker is
+   * stopped and the graph's files are removed before the {@link CpuWorkerError} is thrown.
+   */
+  static async start(init: CpuExecutorInit): Promise<CpuExecutor> {
+    const cancel = new SharedArrayBuffer(4);
+    const workerData: CpuWorkerInit = {
+      modelPath: init.graph.modelPath,
+      layers: init.graph.layers,
+      config: init.config,
+      sinkSize: init.policy.sinkSize,
+      recentSize: init.policy.recentSize,
+      maxTokens: init.maxTokens,
+      maxSequences: init.maxSequences,
+      threads: init.threads,
+      cancel,
+    };
+    let worker: Worker;
+    try {
+      worker = await launchCpuWorker(workerData);
+    } catch (error) {
+      await init.graph.dispose();
+      throw error;
+    }
+    const executor = new CpuExecutor(init, worker, new Int32Array(cancel));
+    try {
+      await executor.ready.promise;
+    } catch (error) {
+      await executor.dispose();
+      throw error;
+    }
+    worker.unref();
+    return executor;
+  }
+
+  forward(sequence: number, tokens: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    if (this.disposed) return Promise.reject(new DisposedError('forward'));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    try {
+      // Everything but capacity can be checked now; capacity depends on the calls queued before.
+      checkForwardRequest(this.limits(), sequence, tokens, 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const ids = [...tokens];
+    const user = deferred<ForwardResult>();
+    this.queue = this.queue.then(() => this.execute(sequence, ids, options, user));
+    return user.promise;
+  }
+
+  length(sequence: number): number {
+    this.assertLive('length');
+    checkSequenceIndex(sequence, this.maxSequences);
+    return this.sequences[sequence]!.length;
+  }
+
+  reset(sequence: number): void {
+    this.assertLive('reset');
+    if (this.failure !== undefined) throw this.failure;
+    checkSequenceIndex(sequence, this.maxSequences);
+    if (this.running.has(sequence)) {
+      throw new ExecutorBusyError(`reset of sequence ${sequence} while a forward pass on it is running`);
+    }
+    this.sequences[sequence] = { length: 0, capacity: 0 };
+    this.post({ type: 'reset', sequence });
+  }
+
+  fillSyntheticCache(sequence: number, length: number, seed = 0): Promise<void> {
+    if (this.disposed) return Promise.reject(new DisposedError('fillSyntheticCache'));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    try {
+      checkSequenceIndex(sequence, this.maxSequences);
+      if (!Number.isSafeInteger(length) || length < 0 || length > this.maxTokens) {
+        throw new CapacityError(
+          `cannot fill ${length} tokens: the executor holds at most ${this.maxTokens} per sequence`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const done = deferred<void>();
+    this.queue = this.queue.then(async () => {
+      if (this.disposed) return done.reject(new DisposedError('fillSyntheticCache'));
+      if (this.failure !== undefined) return done.reject(this.failure);
+      const id = this.nextId++;
+      const filled = deferred<{ length: number; capacity: number }>();
+      this.fills.set(id, filled);
+      this.worker.ref();
+      try {
+        this.post({ type: 'fill', id, sequence, length, seed });
+        const state = await filled.promise;
+        this.sequences[sequence] = state;
+        done.resolve();
+      } catch (error) {
+        done.reject(error);
+      } finally {
+        this.fills.delete(id);
+        if (!this.disposed && this.failure === undefined) this.worker.unref();
+      }
+    });
+    return done.promise;
+  }
+
+  memory(): MemoryReport {
+    this.assertLive('memory');
+    let allocated = 0;
+    let retrieval = 0;
+    let streaming = 0;
+    for (const state of this.sequences) {
+      if (state.capacity === 0 && state.length === 0) continue;
+      allocated += sequenceAllocatedBytes(this.layout, state.capacity);
+      const [r, s] = sequenceUsedBytes(this.layout, state.length);
+      retrieval += r;
+      streaming += s;
+    }
+    return {
+      kvBytesAllocated: allocated,
+      kvBytesUsed: retrieval + streaming,
+      retrievalKvBytesUsed: retrieval,
+      streamingKvBytesUsed: streaming,
+      weightBytes: this.weightBytes,
+    };
+  }
+
+  /** Rejects the running and queued calls with DisposedError, stops the worker and removes the graph's files. */
+  dispose(): Promise<void> {
+    this.disposing ??= this.shutdown();
+    return this.disposing;
+  }
+
+  /**
+   * Test hook: makes the worker fail as a crash would (`throw`: an uncaught exception; `exit`: the
+   * worker exits with code 3). Not part of the Executor contract.
+   * @internal
+   */
+  crashWorkerForTesting(mode: 'throw' | 'exit'): void {
+    this.post({ type: 'crash', mode });
+  }
+
+  /**
+   * Test hook: the path of the ONNX graph this executor runs (removed on dispose).
+   * @internal
+   */
+  get graphPathForTesting(): string {
+    return this.graph.modelPath;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.disposed = true;
+    const current = this.current;
+    if (current !== undefined) {
+      this.running.delete(current.sequence);
+      current.user.reject(new DisposedError(current.what));
+      current.settled.resolve();
+    }
+    this.ready.reject(new DisposedError('load'));
+    for (const fill of this.fills.values()) fill.reject(new DisposedError('fillSyntheticCache'));
+    if (current !== undefined) Atomics.store(this.cancel, 0, current.id);
+    // Terminating a worker inside session.run aborts the whole process (a native exception during
+    // teardown), so the worker is asked to exit after its current request instead.
+    if (!this.exited) {
+      this.worker.ref();
+      const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+      this.post({ type: 'shutdown' });
+      await exited;
+    }
+    await this.queue;
+    await this.removeGraph();
+  }
+
+  private limits() {
+    return { maxSequences: this.maxSequences, maxTokens: this.maxTokens, vocabSize: this.config.vocabSize };
+  }
+
+  private assertLive(what: string): void {
+    if (this.disposed) throw new DisposedError(what);
+  }
+
+  private post(request: CpuWorkerRequest): void {
+    this.worker.postMessage(request);
+  }
+
+  /** Runs one queued call to completion; never rejects (the outcome goes to `user`). */
+  private async execute(
+    sequence: number,
+    tokens: number[],
+    options: ForwardOptions,
+    user: Deferred<ForwardResult>,
+  ): Promise<void> {
+    const what = `forward on sequence ${sequence}`;
+    if (this.disposed) return user.reject(new DisposedError(what));
+    if (this.failure !== undefined) return user.reject(this.failure);
+    const { signal } = options;
+    if (signal?.aborted) return user.reject(new AbortedError(what, signal.reason));
+    try {
+      checkForwardRequest(this.limits(), sequence, tokens, this.sequences[sequence]!.length);
+    } catch (error) {
+      return user.reject(error);
+    }
+    const call: InFlight = {
+      id: this.nextId++,
+      sequence,
+      what,
+      user,
+      settled: deferred<void>(),
+      aborted: false,
+    };
+    const onAbort = (): void => {
+      if (this.current !== call || call.aborted) return;
+      // Reject now; the worker sees the flag before committing, or we undo its commit (onReply).
+      call.aborted = true;
+      Atomics.store(this.cancel, 0, call.id);
+      this.running.delete(sequence);
+      user.reject(new AbortedError(what, signal?.reason));
+    };
+    this.current = call;
+    this.running.add(sequence);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.worker.ref();
+    try {
+      this.post({ type: 'forward', id: call.id, sequence, tokens, allLogits: options.allLogits === true });
+      await call.settled.promise;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.running.delete(sequence);
+      this.current = undefined;
+      if (!this.disposed && this.failure === undefined) this.worker.unref();
+    }
+  }
+
+  private onReply(reply: CpuWorkerReply): void {
+    switch (reply.type) {
+      case 'ready':
+        this.ready.resolve();
+        return;
+      case 'failed':
+        this.fail(
+          new CpuWorkerError(
+            `the cpu worker failed: ${reply.message}`,
+            reply.stack ? { cause: reply.stack } : undefined,
+          ),
+        );
+        return;
+      case 'filled':
+        this.fills.get(reply.id)?.resolve({ length: reply.length, capacity: reply.capacity });
+        return;
+      case 'result':
+      case 'cancelled': {
+        const call = this.current;
+        if (call === undefined || call.id !== reply.id) return;
+        const state = this.sequences[call.sequence]!;
+        state.capacity = reply.capacity;
+        // The sequence is free again before the caller hears back (it may reset it at once).
+        this.running.delete(call.sequence);
+        if (reply.type === 'result') {
+          if (call.aborted) {
+            // The abort came after the worker's last check: roll the commit back.
+            this.post({ type: 'undo', sequence: call.sequence, id: call.id });
+          } else {
+            state.length = reply.length;
+            call.user.resolve({
+              logits: reply.logits,
+              numRows: reply.numRows,
+              vocabSize: this.config.vocabSize,
+            });
+          }
+        } else if (!call.aborted) {
+          call.user.reject(new AbortedError(call.what, undefined));
+        }
+        call.settled.resolve();
+        return;
+      }
+    }
+  }
+
+  /** The worker can no longer answer: reject everything now and later with `error`. */
+  private fail(error: CpuWorkerError): void {
+    if (this.disposed || this.failure !== undefined) return;
+    this.failure = error;
+    this.ready.reject(error);
+    for (const fill of this.fills.values()) fill.reject(error);
+    const current = this.current;
+    if (current !== undefined) {
+      this.running.delete(current.sequence);
+      current.user.reject(error);
+      current.settled.resolve();
+    }
+    void this.worker.terminate().catch(() => undefined);
+    void this.removeGraph();
+  }
+
+  private removeGraph(): Promise<void> {
+    this.graphRemoval ??= this.graph.dispose().catch(() => undefined);
+    return this.graphRemoval;
+  }
+}

@@ -1,0 +1,407 @@
+// Builds the ONNX graph of one decoder forward pass for the CPU backend (CPU-CONTRACT.md): weights
+// reordered by the policy, two attention groups per layer (retrieval, streaming) over explicit
+// caches passed in and returned by the executor, causal masks built inside the graph from shapes.
+import { mkdir, rm } from 'node:fs/promises';
+import type { ModelSource } from '../backend/backend.js';
+import { validateModelSource } from '../backend/validate-model.js';
+import type { ModelConfig } from '../model/model-types.js';
+import { type RopeFrequencies, ropeCosSin, ropeFrequencies } from '../model/rope.js';
+import { validatePolicyForModel } from '../policy/create-policy.js';
+import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { reorderWeights } from '../policy/reorder-weights.js';
+import { GraphBuilder } from './onnx/graph-builder.js';
+import { OnnxGraphError } from './onnx/onnx-errors.js';
+
+/** The built graph on disk and the head split it was built for. */
+export interface DecoderGraph {
+  /** Path of the .onnx file (weights as external data in a sibling file when large). */
+  readonly modelPath: string;
+  /** Per layer: number of retrieval / streaming KV heads (after reordering, retrieval first). */
+  readonly layers: readonly { readonly retrieval: number; readonly streaming: number }[];
+  /** Removes the temporary files. */
+  dispose(): Promise<void>;
+}
+
+/** Options of {@link buildDecoderGraph}. */
+export interface DecoderGraphOptions {
+  /** Directory to write `decoder.onnx` (+ `decoder.onnx.data`) into; created if missing. */
+  readonly directory: string;
+  /**
+   * How linear layers are expressed: `matmul` (weights transposed once to `[in, out]`, bias as
+   * Add) or `gemm` (HF `[out, in]` weights with transB=1, bias fused). Default `matmul`, measured
+   * faster in onnxruntime 1.30 on the toy model (one-token matmuls about 0.5 ms vs 1.0 ms).
+   */
+  readonly linear?: 'matmul' | 'gemm';
+}
+
+/** Names of the graph's inputs and outputs (see CPU-CONTRACT.md). */
+export const DecoderGraphNames = {
+  inputIds: 'input_ids',
+  ropeCos: 'rope_cos',
+  ropeSin: 'rope_sin',
+  logitsFrom: 'logits_from',
+  logits: 'logits',
+  pastKey: (group: 'r' | 's', layer: number) => `past_key_${group}${layer}`,
+  pastValue: (group: 'r' | 's', layer: number) => `past_value_${group}${layer}`,
+  newKey: (group: 'r' | 's', layer: number) => `new_key_${group}${layer}`,
+  newValue: (group: 'r' | 's', layer: number) => `new_value_${group}${layer}`,
+} as const;
+
+/**
+ * cos/sin inputs of the graph for the given absolute positions: `[positions.length, headDim/2]` f32
+ * each, multiplied by RoPE's attention scaling, computed by core's RoPE code (HF's float32 rounding).
+ *
+ * @param dynamicLength dynamic NTK only: the sequence length the frequencies are scaled for (see
+ *   `dynamicRopeLength`); ignored by the other RoPE types.
+ * @param frequencies precomputed `ropeFrequencies(config.rope, config.headDim, ...)`, to skip
+ *   recomputing them on every call.
+ */
+export function ropeInputs(
+  config: ModelConfig,
+  positions: readonly number[],
+  dynamicLength?: number,
+  frequencies?: RopeFrequencies,
+): { cos: Float32Array; sin: Float32Array } {
+  const half = config.headDim / 2;
+  const freq =
+    frequencies ??
+    ropeFrequencies(config.rope, config.headDim, config.rope.type === 'dynamic' ? dynamicLength : undefined);
+  if (freq.inverseFrequencies.length !== half) {
+    throw new OnnxGraphError(
+      `RoPE frequencies are for headDim ${freq.inverseFrequencies.length * 2}, the model has ${config.headDim}`,
+    );
+  }
+  const cos = new Float32Array(positions.length * half);
+  const sin = new Float32Array(positions.length * half);
+  positions.forEach((position, t) => {
+    if (!Number.isSafeInteger(position) || position < 0) {
+      throw new OnnxGraphError(`RoPE position ${t} must be a non-negative integer, got ${position}`);
+    }
+    ropeCosSin(
+      freq,
+      position,
+      cos.subarray(t * half, (t + 1) * half),
+      sin.subarray(t * half, (t + 1) * half),
+    );
+  });
+  return { cos, sin };
+}
+
+/**
+ * Writes the decoder graph of `model` under `policy` into `options.directory` and returns its path
+ * and per-layer head split. One `session.run` is one forward call of T tokens; see CPU-CONTRACT.md
+ * for inputs and outputs.
+ *
+ * @throws ModelLoadError / PolicyError for a bad model or policy; OnnxGraphError for builder bugs.
+ */
+export async function buildDecoderGraph(
+  model: ModelSource,
+  policy: KvCachePolicy,
+  options: DecoderGraphOptions,
+): Promise<DecoderGraph> {
+  validateModelSource(model);
+  const { config } = model;
+  validatePolicyForModel(policy, config);
+  const weights = reorderWeights(model.weights, config, policy);
+  const layers = policy.layers.map((split) => ({
+    retrieval: split.retrievalKvHeads.length,
+    streaming: split.streamingKvHeads.length,
+  }));
+  const g = new GraphBuilder({ opset: 17, name: 'duo_decoder' });
+  new DecoderWriter(g, config, options.linear ?? 'matmul').write(weights, layers);
+  await mkdir(options.directory, { recursive: true });
+  const written = await g.writeTo(options.directory, { modelFile: 'decoder.onnx', externalThreshold: 1024 });
+  const files = [written.modelPath, ...(written.dataPath === undefined ? [] : [written.dataPath])];
+  return {
+    modelPath: written.modelPath,
+    layers,
+    dispose: async () => {
+      for (const file of files) await rm(file, { force: true });
+    },
+  };
+}
+
+type Group = 'r' | 's';
+
+/** Emits the nodes of the decoder into a GraphBuilder. */
+class DecoderWriter {
+  private readonly g: GraphBuilder;
+  private readonly config: ModelConfig;
+  private readonly linearKind: 'matmul' | 'gemm';
+  private readonly groupSize: number;
+  private cos2 = '';
+  private sinSigned = '';
+  private tokens = '';
+  private readonly masks = new Map<Group, string>();
+
+  constructor(g: GraphBuilder, config: ModelConfig, linearKind: 'matmul' | 'gemm') {
+    this.g = g;
+    this.config = config;
+    this.linearKind = linearKind;
+    this.groupSize = config.numHeads / config.numKvHeads;
+  }
+
+  write(
+    weights: ReturnType<typeof reorderWeights>,
+    layers: readonly { retrieval: number; streaming: number }[],
+  ): void {
+    const { g, config } = this;
+    const { headDim, hiddenSize, vocabSize } = config;
+    const names = DecoderGraphNames;
+    const ids = g.input(names.inputIds, 'int64', ['T']);
+    const cos = g.input(names.ropeCos, 'float32', ['T', headDim / 2]);
+    const sin = g.input(names.ropeSin, 'float32', ['T', headDim / 2]);
+    const logitsFrom = g.input(names.logitsFrom, 'int64', [1]);
+    layers.forEach((split, layer) => {
+      for (const [group, heads] of [
+        ['r', split.retrieval],
+        ['s', split.streaming],
+      ] as const) {
+        if (heads === 0) continue;
+        g.input(names.pastKey(group, layer), 'float32', [`X_${group}`, heads, headDim]);
+        g.input(names.pastValue(group, layer), 'float32', [`X_${group}`, heads, headDim]);
+      }
+    });
+
+    // Shared per call: [T, 1, d] cos|cos and -sin|sin for rotate-half, T, and one mask per group kind.
+    const unsqueeze1 = g.int64s([1]);
+    this.cos2 = g.node('Unsqueeze', [g.node('Concat', [cos, cos], { axis: 1 }), unsqueeze1]);
+    this.sinSigned = g.node('Unsqueeze', [
+      g.node('Concat', [g.node('Neg', [sin]), sin], { axis: 1 }),
+      unsqueeze1,
+    ]);
+    this.tokens = g.node('Shape', [ids]);
+    for (const group of ['r', 's'] as const) {
+      const first = layers.findIndex((split) => (group === 'r' ? split.retrieval : split.streaming) > 0);
+      if (first >= 0) this.masks.set(group, this.buildMask(names.pastKey(group, first)));
+    }
+
+    const embed = g.initializer('embed_tokens', weights.embedTokens, [vocabSize, hiddenSize]);
+    let x = g.node('Gather', [embed, ids], { axis: 0 }); // [T, H]
+    weights.layers.forEach((w, layer) => {
+      x = this.layer(x, w, layer, layers[layer]!);
+    });
+    const last = g.node('Slice', [x, logitsFrom, g.int64s([2n ** 63n - 1n]), g.int64s([0])]);
+    const normed = this.rmsNorm(last, g.initializer('norm', weights.norm, [hiddenSize]));
+    // lm_head: Gemm with transB reads the [vocab, H] matrix as is, so tied embeddings share one tensor.
+    const lmHead =
+      weights.lmHead === weights.embedTokens
+        ? embed
+        : g.initializer('lm_head', weights.lmHead, [vocabSize, hiddenSize]);
+    g.node('Gemm', [normed, lmHead], { transB: 1 }, { outputs: [names.logits] });
+    g.output(names.logits, 'float32', ['L', vocabSize]);
+  }
+
+  /** `[G*T, N]` f32 additive mask: row g*T+i may see key j iff j <= X + i (X from `pastKey`'s shape). */
+  private buildMask(pastKey: string): string {
+    const { g } = this;
+    const past = g.node('Shape', [pastKey], { start: 0, end: 1 }); // [1] = X
+    const scalar = (v: string) => g.node('Squeeze', [v, g.int64s([0])]);
+    const zero = g.int64s([0], []);
+    const one = g.int64s([1], []);
+    const queryRows = g.node('Mul', [this.tokens, g.int64s([this.groupSize])]); // [1] = G*T
+    const rows = g.node('Range', [zero, scalar(queryRows), one]); // [G*T]
+    const limit = g.node('Add', [g.node('Mod', [rows, this.tokens]), past]); // X + i
+    const total = g.node('Add', [past, this.tokens]); // [1] = N
+    const columns = g.node('Range', [zero, scalar(total), one]); // [N]
+    const hidden = g.node('Greater', [
+      g.node('Unsqueeze', [columns, g.int64s([0])]),
+      g.node('Unsqueeze', [limit, g.int64s([1])]),
+    ]); // [G*T, N] bool
+    return g.node('Where', [hidden, g.float32s([Number.NEGATIVE_INFINITY], []), g.float32s([0], [])]);
+  }
+
+  private layer(
+    x: string,
+    w: ReturnType<typeof reorderWeights>['layers'][number],
+    layer: number,
+    split: { retrieval: number; streaming: number },
+  ): string {
+    const { g, config, groupSize } = this;
+    const { hiddenSize, numHeads, numKvHeads, headDim, intermediateSize } = config;
+    const p = `l${layer}_`;
+    const h = this.rmsNorm(x, g.initializer(`${p}input_norm`, w.inputNorm, [hiddenSize]));
+
+    // One projection for q|k|v: [T, (numHeads + 2 numKvHeads) d], softmax scale folded into q.
+    const scale = 1 / Math.sqrt(headDim);
+    const qRows = numHeads * headDim;
+    const kvRows = numKvHeads * headDim;
+    const qkvWeight = new Float32Array((qRows + 2 * kvRows) * hiddenSize);
+    qkvWeight.set(w.qProj.map((v) => v * scale));
+    qkvWeight.set(w.kProj, qRows * hiddenSize);
+    qkvWeight.set(w.vProj, (qRows + kvRows) * hiddenSize);
+    let qkvBias: Float32Array | undefined;
+    if (config.attentionBias) {
+      qkvBias = new Float32Array(qRows + 2 * kvRows);
+      qkvBias.set(w.qBias!.map((v) => v * scale));
+      qkvBias.set(w.kBias!, qRows);
+      qkvBias.set(w.vBias!, qRows + kvRows);
+    }
+    const qkv = this.linear(h, `${p}qkv`, qkvWeight, qRows + 2 * kvRows, hiddenSize, qkvBias);
+    const heads3 = g.node('Reshape', [qkv, g.int64s([-1, numHeads + 2 * numKvHeads, headDim])]);
+    const { retrieval, streaming } = split;
+    const valueParts = [
+      { size: retrieval, name: DecoderGraphNames.newValue('r', layer) },
+      { size: streaming, name: DecoderGraphNames.newValue('s', layer) },
+    ].filter((part) => part.size > 0);
+    // With one group, the value half of this split is that group's new_value output (no copy).
+    const v = valueParts.length === 1 ? valueParts[0]!.name : `${p}v`;
+    const [qk] = g.nodeOutputs(
+      'Split',
+      [heads3, g.int64s([numHeads + numKvHeads, numKvHeads])],
+      { axis: 1 },
+      { outputs: [`${p}qk`, v] },
+    );
+    const rotated = this.rope(qk!);
+    const parts = [
+      { size: retrieval * groupSize, name: `${p}q_r` },
+      { size: streaming * groupSize, name: `${p}q_s` },
+      { size: retrieval, name: DecoderGraphNames.newKey('r', layer) },
+      { size: streaming, name: DecoderGraphNames.newKey('s', layer) },
+    ].filter((part) => part.size > 0);
+    g.nodeOutputs(
+      'Split',
+      [rotated, g.int64s(parts.map((part) => part.size))],
+      { axis: 1 },
+      {
+        outputs: parts.map((part) => part.name),
+      },
+    );
+    if (valueParts.length === 2) {
+      g.nodeOutputs(
+        'Split',
+        [v, g.int64s([retrieval, streaming])],
+        { axis: 1 },
+        {
+          outputs: valueParts.map((part) => part.name),
+        },
+      );
+    }
+
+    const outputs: string[] = [];
+    for (const [group, heads] of [
+      ['r', retrieval],
+      ['s', streaming],
+    ] as const) {
+      if (heads === 0) continue;
+      const newKey = DecoderGraphNames.newKey(group, layer);
+      const newValue = DecoderGraphNames.newValue(group, layer);
+      g.output(newKey, 'float32', ['T', heads, headDim]);
+      g.output(newValue, 'float32', ['T', heads, headDim]);
+      outputs.push(this.attention(group, heads, `${p}q_${group}`, newKey, newValue, layer));
+    }
+    const attention = outputs.length === 1 ? outputs[0]! : g.node('Concat', outputs, { axis: 1 });
+    const o = this.linear(attention, `${p}o_proj`, w.oProj, hiddenSize, numHeads * headDim);
+    x = g.node('Add', [x, o]);
+
+    // SwiGLU MLP with gate|up in one projection.
+    const m = this.rmsNorm(x, g.initializer(`${p}post_attention_norm`, w.postAttentionNorm, [hiddenSize]));
+    const gateUp = new Float32Array(2 * intermediateSize * hiddenSize);
+    gateUp.set(w.gateProj);
+    gateUp.set(w.upProj, intermediateSize * hiddenSize);
+    let gateUpBias: Float32Array | undefined;
+    if (config.mlpBias) {
+      gateUpBias = new Float32Array(2 * intermediateSize);
+      gateUpBias.set(w.gateBias!);
+      gateUpBias.set(w.upBias!, intermediateSize);
+    }
+    const gu = this.linear(m, `${p}gate_up`, gateUp, 2 * intermediateSize, hiddenSize, gateUpBias);
+    const [gate, up] = g.nodeOutputs(
+      'Split',
+      [gu, g.int64s([intermediateSize, intermediateSize])],
+      { axis: 1 },
+      { outputCount: 2 },
+    );
+    const act = g.node('Mul', [g.node('Mul', [gate!, g.node('Sigmoid', [gate!])]), up!]);
+    const down = this.linear(
+      act,
+      `${p}down_proj`,
+      w.downProj,
+      hiddenSize,
+      intermediateSize,
+      config.mlpBias ? w.downBias : undefined,
+    );
+    return g.node('Add', [x, down]);
+  }
+
+  /**
+   * Attention of one group. `q` `[T, F*G, d]`, new K/V `[T, F, d]`, past K/V `[X, F, d]` →
+   * `[T, F*G*d]` in query-head order.
+   */
+  private attention(
+    group: Group,
+    heads: number,
+    q: string,
+    newKey: string,
+    newValue: string,
+    layer: number,
+  ): string {
+    const { g, groupSize } = this;
+    const d = this.config.headDim;
+    const key = g.node('Concat', [DecoderGraphNames.pastKey(group, layer), newKey], { axis: 0 }); // [N, F, d]
+    const value = g.node('Concat', [DecoderGraphNames.pastValue(group, layer), newValue], { axis: 0 });
+    const keyT = g.node('Transpose', [key], { perm: [1, 2, 0] }); // [F, d, N]
+    const valueH = g.node('Transpose', [value], { perm: [1, 0, 2] }); // [F, N, d]
+    const q4 = g.node('Reshape', [q, g.int64s([-1, heads, groupSize, d])]); // [T, F, G, d]
+    const qH = g.node('Reshape', [
+      g.node('Transpose', [q4], { perm: [1, 2, 0, 3] }),
+      g.int64s([heads, -1, d]),
+    ]); // [F, G*T, d]
+    const scores = g.node('Add', [g.node('MatMul', [qH, keyT]), this.masks.get(group)!]); // [F, G*T, N]
+    const probs = g.node('Softmax', [scores], { axis: -1 });
+    const out = g.node('MatMul', [probs, valueH]); // [F, G*T, d]
+    const out4 = g.node('Reshape', [out, g.int64s([heads, groupSize, -1, d])]); // [F, G, T, d]
+    const tokenMajor = g.node('Transpose', [out4], { perm: [2, 0, 1, 3] }); // [T, F, G, d]
+    return g.node('Reshape', [tokenMajor, g.int64s([-1, heads * groupSize * d])]);
+  }
+
+  /** Rotate-half RoPE of `x` `[T, heads, d]`: x*cos|cos + (x2|x1)*(-sin|sin). */
+  private rope(x: string): string {
+    const { g } = this;
+    const half = this.config.headDim / 2;
+    const [x1, x2] = g.nodeOutputs('Split', [x, g.int64s([half, half])], { axis: 2 }, { outputCount: 2 });
+    const swapped = g.node('Concat', [x2!, x1!], { axis: 2 });
+    return g.node('Add', [g.node('Mul', [x, this.cos2]), g.node('Mul', [swapped, this.sinSigned])]);
+  }
+
+  /** HF RMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. */
+  private rmsNorm(x: string, weight: string): string {
+    const { g } = this;
+    const meanSquare = g.node('ReduceMean', [g.node('Pow', [x, g.float32s([2], [])])], {
+      axes: [-1],
+      keepdims: 1,
+    });
+    const rms = g.node('Sqrt', [g.node('Add', [meanSquare, g.float32s([this.config.rmsNormEps], [])])]);
+    return g.node('Mul', [g.node('Div', [x, rms]), weight]);
+  }
+
+  /** `x [T, in] → [T, out]` with HF `[out, in]` weight and optional `[out]` bias. */
+  private linear(
+    x: string,
+    name: string,
+    weight: Float32Array,
+    out: number,
+    inFeatures: number,
+    bias?: Float32Array,
+  ): string {
+    const { g } = this;
+    if (this.linearKind === 'gemm') {
+      const w = g.initializer(`${name}.weight`, weight, [out, inFeatures]);
+      const inputs = bias === undefined ? [x, w] : [x, w, g.initializer(`${name}.bias`, bias, [out])];
+      return g.node('Gemm', inputs, { transB: 1 });
+    }
+    const w = g.initializer(`${name}.weight`, transpose(weight, out, inFeatures), [inFeatures, out]);
+    const y = g.node('MatMul', [x, w]);
+    return bias === undefined ? y : g.node('Add', [y, g.initializer(`${name}.bias`, bias, [out])]);
+  }
+}
+
+/** `[rows, columns]` → `[columns, rows]` f32. */
+export function transpose(source: Float32Array, rows: number, columns: number): Float32Array {
+  const out = new Float32Array(source.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * columns;
+    for (let c = 0; c < columns; c++) out[c * rows + r] = source[base + c]!;
+  }
+  return out;
+}

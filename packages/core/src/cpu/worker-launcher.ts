@@ -1,0 +1,122 @@
+// Starts the cpu backend's worker thread from wherever core runs. From the build, the worker is the
+// tsup entry dist/cpu-worker.js next to the bundle. From source (vitest, a TS runner), Node cannot
+// run cpu-worker.ts itself, so its module graph is transpiled once per process with the workspace's
+// `typescript` and served to the worker by a module loader registered inside it.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { CpuWorkerError } from './cpu-errors.js';
+
+/** Minimal view of the `typescript` module used to transpile the worker in source mode. */
+interface TypeScriptModule {
+  transpileModule(
+    source: string,
+    options: { fileName: string; compilerOptions: Record<string, unknown> },
+  ): { outputText: string };
+  readonly ModuleKind: { readonly ESNext: number };
+  readonly ScriptTarget: { readonly ES2022: number };
+}
+
+/** Module loader run inside a source-mode worker: serves the pre-transpiled sources, maps `.js` to `.ts`. */
+const SOURCE_LOADER = `
+let sources = {};
+export function initialize(data) { sources = data.sources; }
+export async function resolve(specifier, context, next) {
+  if (context.parentURL in sources && (specifier.startsWith('./') || specifier.startsWith('../'))) {
+    const url = new URL(specifier, context.parentURL).href;
+    const ts = url.endsWith('.js') ? url.slice(0, -3) + '.ts' : url;
+    if (ts in sources) return { url: ts, shortCircuit: true };
+  }
+  return next(specifier, context);
+}
+export async function load(url, context, next) {
+  if (url in sources) return { format: 'module', source: sources[url], shortCircuit: true };
+  return next(url, context);
+}`;
+
+/** Registers the loader, then imports the worker entry (CommonJS: the code of an `eval` worker). */
+const SOURCE_BOOT = `
+const { register } = require('node:module');
+const { workerData } = require('node:worker_threads');
+register(workerData.__loader, { data: { sources: workerData.__sources } });
+import(workerData.__entry).catch((error) => setImmediate(() => { throw error; }));`;
+
+let sourceBundle: Promise<Record<string, string>> | undefined;
+
+/**
+ * Starts the worker with `workerData`. Throws {@link CpuWorkerError} when neither the built
+ * worker nor its source can be found, or the source cannot be transpiled.
+ */
+export async function launchCpuWorker(
+  workerData: unknown,
+  options: Pick<WorkerOptions, 'resourceLimits'> = {},
+): Promise<Worker> {
+  const built = new URL('./cpu-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return new Worker(built, { ...options, workerData });
+  const source = new URL('./cpu-worker.ts', import.meta.url);
+  if (!existsSync(fileURLToPath(source))) {
+    throw new CpuWorkerError(
+      `the cpu worker script is missing: neither ${fileURLToPath(built)} nor ${fileURLToPath(source)} exists`,
+    );
+  }
+  sourceBundle ??= transpileGraph(source.href);
+  let sources: Record<string, string>;
+  try {
+    sources = await sourceBundle;
+  } catch (error) {
+    sourceBundle = undefined;
+    throw error;
+  }
+  return new Worker(SOURCE_BOOT, {
+    ...options,
+    eval: true,
+    workerData: {
+      ...(workerData as object),
+      __loader: `data:text/javascript,${encodeURIComponent(SOURCE_LOADER)}`,
+      __sources: sources,
+      __entry: source.href,
+    },
+  });
+}
+
+/** Transpiles `entry` and every relative module it imports (at runtime) into `{ fileUrl: js }`. */
+async function transpileGraph(entry: string): Promise<Record<string, string>> {
+  let ts: TypeScriptModule;
+  try {
+    // A variable specifier keeps bundlers from pulling typescript into the build.
+    const name = 'typescript';
+    const loaded = (await import(name)) as { default?: TypeScriptModule } & TypeScriptModule;
+    ts = loaded.default ?? loaded;
+  } catch (error) {
+    throw new CpuWorkerError(
+      'running the cpu backend from source needs the `typescript` package to transpile its worker (or build core with tsup first)',
+      { cause: error },
+    );
+  }
+  const sources: Record<string, string> = {};
+  const pending = [entry];
+  const importPattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
+  while (pending.length > 0) {
+    const url = pending.pop()!;
+    if (url in sources) continue;
+    const fileName = fileURLToPath(url);
+    const text = await readFile(fileName, 'utf8');
+    const { outputText } = ts.transpileModule(text, {
+      fileName,
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2022,
+        inlineSourceMap: true,
+        inlineSources: true,
+      },
+    });
+    sources[url] = outputText;
+    for (const match of outputText.matchAll(importPattern)) {
+      const target = new URL(match[1]!, url).href;
+      const candidate = target.endsWith('.js') ? `${target.slice(0, -3)}.ts` : target;
+      if (!(candidate in sources) && existsSync(fileURLToPath(candidate))) pending.push(candidate);
+    }
+  }
+  return sources;
+}
