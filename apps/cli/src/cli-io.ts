@@ -4,12 +4,34 @@
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Whether stderr is a terminal (progress bars redraw in place there; elsewhere they print lines). */
+  readonly stderrIsTty?: boolean;
 }
 
 export const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  stderrIsTty: process.stderr.isTTY === true,
 };
+
+/** Progress of a long loop on stderr: one redrawn bar on a terminal, one line per step elsewhere. */
+export function progressReporter(io: CliIo, total: number): (done: number, detail: string) => void {
+  const started = performance.now();
+  return (done, detail) => {
+    const seconds = (performance.now() - started) / 1000;
+    const eta = done > 0 ? (seconds / done) * (total - done) : 0;
+    if (io.stderrIsTty) {
+      const width = 24;
+      const filled = Math.round((done / total) * width);
+      const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+      io.stderr(
+        `\r[${bar}] ${done}/${total} ${detail} (${seconds.toFixed(0)} s, ~${eta.toFixed(0)} s left)\x1b[K${done === total ? '\n' : ''}`,
+      );
+    } else {
+      io.stderr(`[${done}/${total}] ${detail} (${seconds.toFixed(0)} s elapsed)\n`);
+    }
+  };
+}
 
 /** Prints `value` as pretty JSON followed by a newline. */
 export function printJson(io: CliIo, value: unknown): void {

@@ -6,6 +6,7 @@ import { DuoError } from '@duo-attn/core';
 import { UsageError } from './cli-args.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { BENCH_USAGE, runBench } from './commands/bench.js';
+import { DEMO_USAGE, runDemo } from './commands/demo.js';
 import { runExample } from './commands/example.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
@@ -18,6 +19,7 @@ export const USAGE = `duo — DuoAttention for Node
 Usage: duo <command> [options]   (model commands default to the bundled toy model)
 
 Commands:
+  demo       the main job: needle-in-a-haystack on the bundled toy model, full vs streaming attention
   info       architecture, parameters and KV-cache memory of a model under a policy
   generate   stream a completion under full, streaming-only or DuoAttention policies
   score      teacher-forced logits (chunked prefill, then decode steps)
@@ -36,6 +38,7 @@ const COMMAND_USAGE: Record<string, string> = {
   score: SCORE_USAGE,
   niah: NIAH_USAGE,
   bench: BENCH_USAGE,
+  demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
 };
 
@@ -68,6 +71,9 @@ export async function main(
         return 0;
       case 'niah':
         await runNiah(rest, io, signal);
+        return 0;
+      case 'demo':
+        await runDemo(rest, io, signal);
         return 0;
       case 'bench':
         await runBench(rest, io);

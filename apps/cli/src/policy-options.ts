@@ -33,33 +33,73 @@ export const POLICY_USAGE = `Policy options:
 /** Default sink/recent for `--policy streaming` without a pattern: the original's evaluation values. */
 export const DEFAULT_STREAMING_WINDOW = { sinkSize: 64, recentSize: 256 } as const;
 
-/** A policy and a one-line description of where it came from. */
+/** A policy, its short name (full, streaming, duo) and a one-line description of where it came from. */
 export interface ResolvedPolicy {
+  readonly name: 'full' | 'streaming' | 'duo';
   readonly policy: KvCachePolicy;
   readonly description: string;
 }
 
-/** Builds the policy the options ask for, checked against `config`. */
+/** Builds the policy the options ask for (`--policy full|streaming` or `--pattern`), checked against `config`. */
 export async function policyFromArgs(args: ParsedArgs, config: ModelConfig): Promise<ResolvedPolicy> {
   const kind = stringOption(args, 'policy');
-  const patternDir = stringOption(args, 'pattern');
-  const sparsity = numberOption(args, 'sparsity');
-  const threshold = numberOption(args, 'threshold');
-  const seed = numberOption(args, 'pattern-seed', { integer: true, min: 0, max: 0xffffffff });
+  if (stringOption(args, 'pattern') !== undefined) {
+    if (kind !== undefined) throw new UsageError('give --pattern or --policy, not both');
+    return buildPolicy('duo', args, config);
+  }
+  checkPatternOptionsUnused(args);
+  if (kind !== undefined && kind !== 'full' && kind !== 'streaming') {
+    throw new UsageError(
+      `--policy must be full or streaming (use --pattern DIR for DuoAttention), got "${kind}"`,
+    );
+  }
+  return buildPolicy(kind ?? 'full', args, config);
+}
+
+/**
+ * Several policies for one comparison run: every `--policy full|streaming|duo` (repeatable; `duo`
+ * needs --pattern), plus `duo` when --pattern is given without it. Default: full attention.
+ */
+export async function policiesFromArgs(args: ParsedArgs, config: ModelConfig): Promise<ResolvedPolicy[]> {
+  const raw = args.values.policy;
+  const kinds = [...new Set(Array.isArray(raw) ? (raw as string[]) : typeof raw === 'string' ? [raw] : [])];
+  for (const kind of kinds) {
+    if (kind !== 'full' && kind !== 'streaming' && kind !== 'duo') {
+      throw new UsageError(`--policy must be full, streaming or duo, got "${kind}"`);
+    }
+  }
+  const hasPattern = stringOption(args, 'pattern') !== undefined;
+  if (kinds.includes('duo') && !hasPattern) throw new UsageError('--policy duo needs --pattern DIR');
+  if (hasPattern && !kinds.includes('duo')) kinds.push('duo');
+  if (!hasPattern) checkPatternOptionsUnused(args);
+  if (kinds.length === 0) kinds.push('full');
+  return Promise.all(kinds.map((kind) => buildPolicy(kind as 'full' | 'streaming' | 'duo', args, config)));
+}
+
+function checkPatternOptionsUnused(args: ParsedArgs): void {
+  for (const name of ['sparsity', 'threshold', 'pattern-seed']) {
+    if (args.values[name] !== undefined)
+      throw new UsageError('--sparsity, --threshold and --pattern-seed need --pattern DIR');
+  }
+}
+
+async function buildPolicy(
+  kind: 'full' | 'streaming' | 'duo',
+  args: ParsedArgs,
+  config: ModelConfig,
+): Promise<ResolvedPolicy> {
   const sink = numberOption(args, 'sink', { integer: true, min: 0 });
   const recent = numberOption(args, 'recent', { integer: true, min: 0 });
   const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads };
-
-  if (patternDir === undefined && (sparsity !== undefined || threshold !== undefined || seed !== undefined)) {
-    throw new UsageError('--sparsity, --threshold and --pattern-seed need --pattern DIR');
-  }
-  if (patternDir !== undefined) {
-    if (kind !== undefined) throw new UsageError('give --pattern or --policy, not both');
+  if (kind === 'duo') {
+    const sparsity = numberOption(args, 'sparsity');
+    const threshold = numberOption(args, 'threshold');
+    const seed = numberOption(args, 'pattern-seed', { integer: true, min: 0, max: 0xffffffff });
     if (sparsity !== undefined && threshold !== undefined)
       throw new UsageError('give --sparsity or --threshold, not both');
     if (threshold !== undefined && seed !== undefined)
       throw new UsageError('--pattern-seed only applies with --sparsity');
-    const pattern = await readPattern(patternDir, shape);
+    const pattern = await readPattern(stringOption(args, 'pattern')!, shape);
     const options =
       threshold !== undefined
         ? { threshold }
@@ -69,26 +109,24 @@ export async function policyFromArgs(args: ParsedArgs, config: ModelConfig): Pro
     const recentSize = recent ?? pattern.recentSize;
     const how = threshold !== undefined ? `threshold ${threshold}` : `sparsity ${sparsity ?? 0.5}`;
     return {
+      name: 'duo',
       policy: policyFromMask(mask, { sinkSize, recentSize }),
       description: `DuoAttention: ${retrievalHeads} of ${config.numLayers * config.numKvHeads} KV heads retrieval (${how}), sink ${sinkSize}, recent ${recentSize}`,
     };
   }
-  switch (kind ?? 'full') {
-    case 'full':
-      if (sink !== undefined || recent !== undefined)
+  if (kind === 'full') {
+    if (sink !== undefined || recent !== undefined) {
+      if (args.values.policy === 'full' || args.values.policy === undefined) {
         throw new UsageError('--sink/--recent do not apply to full attention');
-      return { policy: fullPolicy(shape), description: 'full attention' };
-    case 'streaming': {
-      const sinkSize = sink ?? DEFAULT_STREAMING_WINDOW.sinkSize;
-      const recentSize = recent ?? DEFAULT_STREAMING_WINDOW.recentSize;
-      return {
-        policy: streamingPolicy(shape, { sinkSize, recentSize }),
-        description: `streaming heads only, sink ${sinkSize}, recent ${recentSize}`,
-      };
+      }
     }
-    default:
-      throw new UsageError(
-        `--policy must be full or streaming (use --pattern DIR for DuoAttention), got "${kind}"`,
-      );
+    return { name: 'full', policy: fullPolicy(shape), description: 'full attention' };
   }
+  const sinkSize = sink ?? DEFAULT_STREAMING_WINDOW.sinkSize;
+  const recentSize = recent ?? DEFAULT_STREAMING_WINDOW.recentSize;
+  return {
+    name: 'streaming',
+    policy: streamingPolicy(shape, { sinkSize, recentSize }),
+    description: `streaming heads only, sink ${sinkSize}, recent ${recentSize}`,
+  };
 }

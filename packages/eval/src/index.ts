@@ -13,12 +13,27 @@ export { generateHaystack, haystackParagraphs, PARAGRAPH_SEPARATOR } from './hay
 export { writeHaystackCorpus } from './haystack/write-corpus.js';
 export type { NeedlePrompt, NeedlePromptParts } from './niah/needle-prompt.js';
 export { buildNeedlePrompt, NeedlePromptError } from './niah/needle-prompt.js';
-export type { NeedleTemplates } from './niah/needle-templates.js';
-export { fillTemplate, TOY_NEEDLE_TEMPLATES } from './niah/needle-templates.js';
-export type { RetrievalCell, RetrievalGridOptions, RetrievalTrialRecord } from './niah/retrieval-grid.js';
-export { runRetrievalGrid, sentenceEnds } from './niah/retrieval-grid.js';
+export type { NeedleMode, NeedleTemplates } from './niah/needle-templates.js';
+export {
+  CLASSIC_NEEDLE_TEMPLATES,
+  fillTemplate,
+  needleMode,
+  TOY_NEEDLE_TEMPLATES,
+} from './niah/needle-templates.js';
+export type {
+  HaystackSource,
+  NeedleCell,
+  NeedleGridOptions,
+  NeedleTrial,
+  NeedleTrialRecord,
+  PreparedNeedleGrid,
+  RunNeedleOptions,
+} from './niah/needle-trials.js';
+export { prepareNeedleGrid, runNeedleGrid, sentenceEnds } from './niah/needle-trials.js';
 export type { RetrievalTrialOptions, RetrievalTrialResult } from './niah/retrieval-trial.js';
 export { runRetrievalTrial } from './niah/retrieval-trial.js';
+export type { ChartSeries, LineChartOptions } from './plots/line-chart.js';
+export { renderLineChartSvg } from './plots/line-chart.js';
 export { containsValue } from './scoring/exact-match.js';
 export { porterStem } from './scoring/porter-stemmer.js';
 export type { RougeOptions, RougeScore } from './scoring/rouge.js';

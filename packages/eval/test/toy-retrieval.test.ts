@@ -11,7 +11,7 @@ import {
   streamingPolicy,
 } from '@duo-attn/core';
 import { describe, expect, it } from 'vitest';
-import { runRetrievalGrid, TOY_NEEDLE_TEMPLATES } from '../src/index.js';
+import { prepareNeedleGrid, runNeedleGrid, TOY_NEEDLE_TEMPLATES } from '../src/index.js';
 
 async function grid(
   makePolicy: (config: { numLayers: number; numKvHeads: number }) => KvCachePolicy,
@@ -26,14 +26,14 @@ async function grid(
     maxTokens: Math.max(...lengths) + 16,
   });
   try {
-    return await runRetrievalGrid(executor, tokenizer, {
+    const grid = prepareNeedleGrid(tokenizer, {
       lengths,
       depths,
       trials: 1,
       templates: TOY_NEEDLE_TEMPLATES,
-      prefillChunkSize: 256,
       seed,
     });
+    return await runNeedleGrid(executor, tokenizer, grid, { maxNewTokens: 12, prefillChunkSize: 256 });
   } finally {
     await executor.dispose();
   }
@@ -41,26 +41,26 @@ async function grid(
 
 describe('bundled toy model (cpu backend, chunked prefill of 256)', () => {
   it('full attention retrieves the value at every depth', async () => {
-    const { cells, trials } = await grid(
+    const { cells, records } = await grid(
       (config) => fullPolicy(config),
       [1024, 2048, 4096, 8192],
       [0, 50, 100],
       21,
     );
     expect(
-      trials.map((t) => t.output.trim()),
+      records.map((r) => r.output.trim()),
       'greedy answers',
-    ).toEqual(trials.map((t) => `${t.value}.`));
+    ).toEqual(records.map((r) => `${r.expected}.`));
     expect(cells.every((cell) => cell.score === 1)).toBe(true);
   }, 300_000);
 
   it('streaming-only attention loses needles deeper than its window', async () => {
-    const { trials } = await grid(
+    const { records } = await grid(
       (config) => streamingPolicy(config, { sinkSize: 16, recentSize: 64 }),
       [1024, 2048],
       [25, 75],
       22,
     );
-    expect(trials.filter((t) => t.correct)).toHaveLength(0);
+    expect(records.filter((r) => r.score > 0)).toHaveLength(0);
   }, 300_000);
 });

@@ -1,7 +1,9 @@
 // `duo bench decode|prefill|memory`: latency and KV memory of full attention vs DuoAttention vs
 // streaming-only on any backend, on a model directory or a named shape with random weights.
 // Prints JSON with the machine, the date and the command, ready for docs/benchmarks.md.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 import {
   createCpuBackend,
   createRandomModel,
@@ -15,7 +17,13 @@ import {
   resolveBackend,
   streamingPolicy,
 } from '@duo-attn/core';
-import { benchmarkDecode, benchmarkPrefill, isModelShapeName, MODEL_SHAPES } from '@duo-attn/eval';
+import {
+  benchmarkDecode,
+  benchmarkPrefill,
+  isModelShapeName,
+  MODEL_SHAPES,
+  renderLineChartSvg,
+} from '@duo-attn/eval';
 import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
@@ -23,7 +31,7 @@ import { parseIdList } from '../id-list.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
-         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N]
+         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
          the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor
@@ -31,7 +39,7 @@ prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks si
 memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
 retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
-pattern. Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
+pattern. --out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
 `;
 
 export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
@@ -58,6 +66,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       'prompt-length': { type: 'string' },
       chunks: { type: 'string' },
       seed: { type: 'string' },
+      out: { type: 'string' },
     },
     BENCH_USAGE,
   );
@@ -103,7 +112,13 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       ? createCpuBackend({ threads })
       : await resolveBackend(backendName);
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
-  const results = [];
+  const results: {
+    policy: string;
+    retrievalKvHeads?: number;
+    streamingKvHeads?: number;
+    prefill?: { chunkSize: number; tokensPerSecond: number }[];
+    decode?: { context: number; msPerToken?: number; kvBytesUsed: number }[];
+  }[] = [];
   for (const { name, policy } of policies) {
     io.stderr(`${backend.name} backend, policy ${name}\n`);
     const executor = await backend.load(model, policy, { maxTokens });
@@ -149,7 +164,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     mode === 'decode' && backend.name === 'cpu'
       ? await measureMatmulFloor(model, { threads: threads ?? Math.max(1, cpus().length) })
       : undefined;
-  printJson(io, {
+  const report = {
     command: `duo bench ${argv.join(' ')}`,
     date: new Date().toISOString(),
     machine: {
@@ -165,7 +180,45 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     recentSize,
     ...(floor !== undefined ? { matmulFloor: floor } : {}),
     results,
-  });
+  };
+  const out = stringOption(args, 'out');
+  if (out !== undefined) {
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+    const title = `${report.model}, ${backend.name} backend`;
+    const chart =
+      mode === 'prefill'
+        ? renderLineChartSvg(
+            results.map((r) => ({
+              name: r.policy,
+              points: (r.prefill ?? []).map((m) => [m.chunkSize, m.tokensPerSecond] as const),
+            })),
+            {
+              title: `prefill of ${promptLength} tokens: ${title}`,
+              xLabel: 'chunk size (tokens)',
+              yLabel: 'tokens/s',
+              logX: true,
+            },
+          )
+        : mode === 'decode'
+          ? renderLineChartSvg(
+              results.map((r) => ({
+                name: r.policy,
+                points: (r.decode ?? []).map((m) => [m.context, m.msPerToken ?? 0] as const),
+              })),
+              { title: `decode: ${title}`, xLabel: 'context (tokens)', yLabel: 'ms/token', logX: true },
+            )
+          : renderLineChartSvg(
+              results.map((r) => ({
+                name: r.policy,
+                points: (r.decode ?? []).map((m) => [m.context, m.kvBytesUsed / 2 ** 20] as const),
+              })),
+              { title: `KV cache: ${title}`, xLabel: 'context (tokens)', yLabel: 'MiB', logX: true },
+            );
+    await writeFile(join(out, `${mode}.svg`), chart);
+    io.stderr(`wrote ${resolve(out)}: results.json and ${mode}.svg\n`);
+  }
+  printJson(io, report);
 }
 
 function policyFor(

@@ -1,5 +1,5 @@
 // info / generate / score on the golden fixture models: the CLI path must reproduce HF's numbers.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturesDirectory, openGoldenModel, readGoldenManifestSync } from '@duo-attn/core/testing';
@@ -53,25 +53,113 @@ describe('the bundled default model', () => {
 });
 
 describe('duo niah', () => {
-  it('scores a small grid and validates its templates', async () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'duo-cli-niah-'));
+  });
+  afterAll(async () => rm(root, { recursive: true, force: true }));
+
+  it('compares policies on the same prompts and writes results and heatmaps', async () => {
+    const out = join(root, 'grid');
     const run = await runCli(
       'niah',
-      '--backend',
-      'reference',
       '--lengths',
-      '256',
+      '300',
       '--depths',
       '0,100',
+      '--policy',
+      'full',
+      '--policy',
+      'streaming',
+      '--sink',
+      '4',
+      '--recent',
+      '8',
+      '--prefill-chunk',
+      '64',
+      '--out',
+      out,
       '--json',
     );
     expect(run.code, run.stderr).toBe(0);
     const json = JSON.parse(run.stdout);
-    expect(json.cells).toHaveLength(2);
-    expect(json.summary.trials).toBe(2);
-    expect(json.trials.every((t: { correct: boolean }) => t.correct)).toBe(true);
-    const bad = await runCli('niah', '--lengths', '256', '--needle', 'no placeholder');
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--needle must contain \{value\}/);
+    expect(json.mode).toBe('value');
+    expect(json.policies.map((p: { name: string }) => p.name)).toEqual(['full', 'streaming']);
+    expect(json.cells).toHaveLength(4);
+    // Both policies saw the same values.
+    const values = (name: string) => json.trials[name].map((t: { expected: string }) => t.expected);
+    expect(values('full')).toEqual(values('streaming'));
+    expect(json.policies[0].score).toBe(1);
+    expect(json.policies[1].kvBytesPerToken).toBe(0);
+    expect((await readdir(out)).sort()).toEqual([
+      'niah-full.png',
+      'niah-full.svg',
+      'niah-streaming.png',
+      'niah-streaming.svg',
+      'results.json',
+    ]);
+  }, 120_000);
+
+  it('reads haystack directories and scores classic needles by ROUGE-1 recall', async () => {
+    const hay = join(root, 'hay');
+    await mkdir(hay);
+    await writeFile(
+      join(hay, 'a.txt'),
+      'The river was calm that morning.\r\nBirds sang over the quiet water. '.repeat(40),
+    );
+    const run = await runCli(
+      'niah',
+      '--lengths',
+      '400',
+      '--depths',
+      '50',
+      '--haystack-dir',
+      hay,
+      '--needle',
+      ' The lighthouse keeper painted the door green.',
+      '--question',
+      '\n\nWhat did the keeper paint?',
+      '--answer-prefix',
+      '\nAnswer:',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout);
+    expect(json.mode).toBe('classic');
+    expect(json.cells[0].score).toBeGreaterThanOrEqual(0);
+    expect(json.cells[0].score).toBeLessThanOrEqual(1);
+  }, 120_000);
+
+  it('refuses bad input before any work', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--lengths', '300', '--haystack-dir', join(root, 'missing')], /missing|not found|no such/i],
+      [['--lengths', '300', '--needle', 'fixed', '--question', 'what is {value}?'], /no place for it/],
+      [['--lengths', '9000'], /exceed the model's context of 8192/],
+      [['--lengths', '20'], /cannot build a 20-token prompt/],
+      [['--lengths', '300', '--policy', 'duo'], /--policy duo needs --pattern/],
+    ];
+    for (const [argv, message] of cases) {
+      const run = await runCli('niah', ...argv);
+      expect(run.code, argv.join(' ')).not.toBe(0);
+      expect(run.stderr, argv.join(' ')).toMatch(message);
+      expect(run.stderr, argv.join(' ')).not.toMatch(/\[1\//);
+    }
+  }, 120_000);
+});
+
+describe('duo demo', () => {
+  it('runs the main job on a small grid', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'duo-cli-demo-'));
+    try {
+      const run = await runCli('demo', '--lengths', '300', '--depths', '0,100', '--out', out);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/full +100\.0%/);
+      expect(run.stdout).toMatch(/streaming +\d/);
+      expect(run.stdout).toContain('No trained DuoAttention pattern');
+      expect(await readdir(out)).toContain('niah-streaming.png');
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 

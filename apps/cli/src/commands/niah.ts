@@ -1,42 +1,85 @@
-// `duo niah`: needle-in-a-haystack retrieval accuracy over context lengths × depths, one policy per
-// run. Each trial hides a fresh random value; the score is exact match of the greedy answer.
-import { runRetrievalGrid, TOY_NEEDLE_TEMPLATES } from '@duo-attn/eval';
-import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
-import { type CliIo, formatTable, printJson } from '../cli-io.js';
+// `duo niah`: needle-in-a-haystack retrieval over context lengths × depths, for one or several
+// policies on the same prompts. Each value-mode trial hides a fresh random value and is scored by
+// exact match; classic needles (no {value}) are scored by ROUGE-1 recall, like the original.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { planMemory, weightDtypeFromConfig } from '@duo-attn/core';
+import {
+  type HaystackSource,
+  type NeedleCell,
+  prepareNeedleGrid,
+  readHaystackDirectory,
+  runNeedleGrid,
+  TOY_NEEDLE_TEMPLATES,
+} from '@duo-attn/eval';
+import { renderHeatmapPng, renderHeatmapSvg } from '@duo-attn/patterns';
+import { numberOption, type OptionSpec, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
+import { type CliIo, formatBytes, formatTable, printJson, progressReporter } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { MODEL_OPTIONS, modelDirectory, openExecutor, openModel, openTokenizer } from '../model-options.js';
-import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
+import { POLICY_OPTIONS, POLICY_USAGE, policiesFromArgs } from '../policy-options.js';
 
 export const NIAH_USAGE = `Usage: duo niah [--model DIR] [--backend NAME] [policy options] --lengths 1024,2048,...
-         [--depths 0,25,50,75,100] [--trials N] [--seed N] [--value-digits N] [--needle T] [--question T]
-         [--max-new-tokens N] [--prefill-chunk N] [--json]
+         [--depths 0,25,50,75,100] [--trials N] [--seed N] [--haystack-dir DIR] [--needle T] [--question T]
+         [--answer-prefix T] [--value-digits N] [--max-new-tokens N] [--prefill-chunk N] [--out DIR] [--json]
 
-Hides a random --value-digits number (default 7) in generated haystack text at each depth of each
-context length, asks for it, and scores exact match of the greedy answer. --trials per cell
-(default 1). Templates must contain {value}; the defaults are the bundled toy model's format. The
-model defaults to the bundled toy model.
+Hides a needle at each depth of each context length, asks for it, and scores the greedy answer. With
+{value} in the needle every trial hides a fresh --value-digits number (default 7), scored by exact
+match; without it the needle is a fixed sentence scored by ROUGE-1 recall. Several policies run on the
+same prompts: --policy full --policy streaming [--pattern DIR ...] (or --policy duo). The haystack is
+generated text unless --haystack-dir names a folder of .txt files. Templates default to the bundled toy
+model's format; the model defaults to the bundled toy model. --out DIR writes results.json and a
+heatmap per policy (SVG and PNG).
 
-${POLICY_USAGE}`;
+${POLICY_USAGE.replace('--policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)', '--policy full|streaming|duo repeatable; duo needs --pattern (default: full)')}`;
+
+const NIAH_OPTIONS: OptionSpec = {
+  ...MODEL_OPTIONS,
+  ...POLICY_OPTIONS,
+  policy: { type: 'string', multiple: true },
+  lengths: { type: 'string' },
+  depths: { type: 'string' },
+  trials: { type: 'string' },
+  seed: { type: 'string' },
+  'haystack-dir': { type: 'string' },
+  needle: { type: 'string' },
+  question: { type: 'string' },
+  'answer-prefix': { type: 'string' },
+  'value-digits': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  'prefill-chunk': { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+};
+
+/** One policy's results. */
+export interface NiahPolicyResult {
+  readonly name: string;
+  readonly description: string;
+  readonly backend: string;
+  readonly score: number;
+  readonly trials: number;
+  /** KV bytes per token of context (fp32 cache, from the memory planner). */
+  readonly kvBytesPerToken: number;
+  /** KV bytes the policy holds at the longest length. */
+  readonly kvBytesAtLongest: number;
+  readonly cells: readonly NeedleCell[];
+}
 
 export async function runNiah(argv: readonly string[], io: CliIo, signal?: AbortSignal): Promise<void> {
-  const args = parseCommandArgs(
-    argv,
-    {
-      ...MODEL_OPTIONS,
-      ...POLICY_OPTIONS,
-      lengths: { type: 'string' },
-      depths: { type: 'string' },
-      trials: { type: 'string' },
-      seed: { type: 'string' },
-      'value-digits': { type: 'string' },
-      needle: { type: 'string' },
-      question: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      'prefill-chunk': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    NIAH_USAGE,
-  );
+  const args = parseCommandArgs(argv, NIAH_OPTIONS, NIAH_USAGE);
+  const result = await niah(args.values, io, signal);
+  if (args.values.json) printJson(io, result.json);
+  else io.stdout(result.text);
+}
+
+/** Runs the NIAH grid described by parsed options; shared by `duo niah` and `duo demo`. */
+export async function niah(
+  values: Record<string, unknown>,
+  io: CliIo,
+  signal?: AbortSignal,
+): Promise<{ json: Record<string, unknown>; text: string; policies: NiahPolicyResult[] }> {
+  const args = { values: values as never, positionals: [] };
   const lengthsText = stringOption(args, 'lengths');
   if (lengthsText === undefined) throw new UsageError('--lengths is required', NIAH_USAGE);
   const lengths = parseIdList(lengthsText, '--lengths');
@@ -48,74 +91,157 @@ export async function runNiah(argv: readonly string[], io: CliIo, signal?: Abort
   const templates = {
     needle: stringOption(args, 'needle') ?? TOY_NEEDLE_TEMPLATES.needle,
     question: stringOption(args, 'question') ?? TOY_NEEDLE_TEMPLATES.question,
+    answerPrefix: stringOption(args, 'answer-prefix') ?? TOY_NEEDLE_TEMPLATES.answerPrefix,
   };
-  if (!templates.needle.includes('{value}'))
-    throw new UsageError('--needle must contain {value}, the place of the answer');
   const maxNewTokens = numberOption(args, 'max-new-tokens', { integer: true, min: 1 }) ?? valueDigits + 4;
   const prefillChunkSize = numberOption(args, 'prefill-chunk', { integer: true, min: 1 });
+  const out = stringOption(args, 'out');
 
-  const model = await openModel(args, io);
+  // Everything that can be wrong is checked before the first forward pass.
+  const haystackDir = stringOption(args, 'haystack-dir');
+  const haystack: HaystackSource =
+    haystackDir !== undefined
+      ? { kind: 'text', text: await readHaystackDirectory(haystackDir) }
+      : { kind: 'generated' };
   const tokenizer = await openTokenizer(args);
-  const { policy, description } = await policyFromArgs(args, model.config);
-  const longest = Math.max(...lengths);
-  if (longest + maxNewTokens > model.config.maxPositionEmbeddings) {
-    io.stderr(
-      `warning: ${longest} + ${maxNewTokens} tokens exceed the model's max_position_embeddings (${model.config.maxPositionEmbeddings})\n`,
+  const model = await openModel(args, io);
+  const capacity = model.config.maxPositionEmbeddings;
+  const tooLong = lengths.filter((length) => length > capacity);
+  if (tooLong.length > 0) {
+    throw new UsageError(
+      `--lengths ${tooLong.join(',')} exceed the model's context of ${capacity} tokens (max_position_embeddings)`,
     );
   }
-  const { backend, executor } = await openExecutor(args, model, policy, longest + maxNewTokens);
-  const total = lengths.length * depths.length * trials;
-  io.stderr(`${backend.name} backend, ${description}: ${total} trials\n`);
-  const started = performance.now();
-  let done = 0;
-  try {
-    const { cells, trials: records } = await runRetrievalGrid(executor, tokenizer, {
-      lengths,
-      depths,
-      trials,
-      seed,
-      valueDigits,
-      templates,
-      maxNewTokens,
-      ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-      onTrial: (trial) => {
-        done++;
-        const elapsed = (performance.now() - started) / 1000;
-        io.stderr(
-          `[${done}/${total}] length ${trial.length} depth ${trial.depth}%: ${trial.correct ? 'found' : 'missed'} ` +
-            `(${JSON.stringify(trial.output.trim())} vs ${trial.value}), ${elapsed.toFixed(0)} s elapsed\n`,
-        );
-      },
-    });
-    const overall = cells.reduce((sum, cell) => sum + cell.correct, 0) / total;
-    if (args.values.json) {
-      printJson(io, {
-        model: modelDirectory(args),
-        backend: backend.name,
-        policy: description,
-        prefillChunkSize: prefillChunkSize ?? null,
-        seed,
-        templates,
-        cells,
-        summary: { trials: total, score: overall },
-        trials: records,
-        seconds: (performance.now() - started) / 1000,
+  const policies = await policiesFromArgs(args, model.config);
+  const grid = prepareNeedleGrid(tokenizer, {
+    lengths,
+    depths,
+    trials,
+    templates,
+    seed,
+    valueDigits,
+    haystack,
+  });
+  const longest = Math.max(...lengths);
+  if (longest + maxNewTokens > capacity) {
+    io.stderr(
+      `note: answers to ${longest}-token prompts run past the model's ${capacity}-token context by up to ${longest + maxNewTokens - capacity} tokens\n`,
+    );
+  }
+
+  const results: NiahPolicyResult[] = [];
+  const records: Record<string, unknown[]> = {};
+  for (const { name, policy, description } of policies) {
+    const { backend, executor } = await openExecutor(args, model, policy, longest + maxNewTokens);
+    io.stderr(`${backend.name} backend, ${description}: ${grid.trials.length} trials\n`);
+    const progress = progressReporter(io, grid.trials.length);
+    try {
+      const run = await runNeedleGrid(executor, tokenizer, grid, {
+        maxNewTokens,
+        ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
+        ...(signal !== undefined ? { signal } : {}),
+        onTrial: (record, done) =>
+          progress(
+            done,
+            `${name} ${record.length}@${record.depth}%: ${record.score === 1 ? 'found' : record.score > 0 ? `partly (${record.score.toFixed(2)})` : 'missed'}`,
+          ),
       });
-      return;
+      const plan = planMemory(model.config, policy, {
+        weightDtype: weightDtypeFromConfig(model.config) ?? 'fp32',
+      });
+      const score = run.records.reduce((sum, record) => sum + record.score, 0) / run.records.length;
+      results.push({
+        name,
+        description,
+        backend: backend.name,
+        score,
+        trials: run.records.length,
+        kvBytesPerToken: plan.policy.kvBytesPerToken,
+        kvBytesAtLongest: plan.policy.kvBytesPerToken * longest + plan.policy.streamingKvBytes,
+        cells: run.cells,
+      });
+      records[name] = run.records;
+    } finally {
+      await executor.dispose();
     }
-    const header = ['depth \\ length', ...lengths.map(String)];
+  }
+
+  const json = {
+    model: modelDirectory(args),
+    mode: grid.mode,
+    lengths,
+    depths,
+    trialsPerCell: trials,
+    seed,
+    prefillChunkSize: prefillChunkSize ?? null,
+    haystack: haystackDir !== undefined ? resolve(haystackDir) : 'generated',
+    templates,
+    cells: results.flatMap((result) => result.cells.map((cell) => ({ policy: result.name, ...cell }))),
+    policies: results.map(({ cells: _cells, ...summary }) => summary),
+    trials: records,
+  };
+  if (out !== undefined) await writeNiahOutputs(out, json, results, lengths, depths, io);
+  return { json, text: formatNiah(results, lengths, depths, grid.mode), policies: results };
+}
+
+function formatNiah(
+  results: readonly NiahPolicyResult[],
+  lengths: readonly number[],
+  depths: readonly number[],
+  mode: string,
+): string {
+  let text = '';
+  for (const result of results) {
     const rows = depths.map((depth) => [
       `${depth}%`,
       ...lengths.map((length) => {
-        const cell = cells.find((c) => c.length === length && c.depth === depth)!;
-        return `${cell.correct}/${cell.trials}`;
+        const cell = result.cells.find((c) => c.length === length && c.depth === depth)!;
+        return mode === 'value' ? `${cell.correct}/${cell.trials}` : cell.score.toFixed(2);
       }),
     ]);
-    io.stdout(
-      `${description}\n${formatTable([header, ...rows])}overall ${(overall * 100).toFixed(1)}% of ${total} trials\n`,
-    );
-  } finally {
-    await executor.dispose();
+    text += `${result.description} (${result.backend} backend)\n${formatTable([['depth \\ length', ...lengths.map(String)], ...rows])}\n`;
   }
+  text += formatTable([
+    [
+      'policy',
+      mode === 'value' ? 'accuracy' : 'mean ROUGE-1 recall',
+      'KV bytes/token',
+      `KV at ${Math.max(...lengths)} tokens`,
+    ],
+    ...results.map((result) => [
+      result.name,
+      `${(result.score * 100).toFixed(1)}%`,
+      formatBytes(result.kvBytesPerToken),
+      formatBytes(result.kvBytesAtLongest),
+    ]),
+  ]);
+  return text;
+}
+
+async function writeNiahOutputs(
+  out: string,
+  json: Record<string, unknown>,
+  results: readonly NiahPolicyResult[],
+  lengths: readonly number[],
+  depths: readonly number[],
+  io: CliIo,
+): Promise<void> {
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  for (const result of results) {
+    const matrix = depths.map((depth) =>
+      lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)!.score),
+    );
+    const options = {
+      title: `NIAH ${result.name}: ${(result.score * 100).toFixed(1)}%`,
+      xLabel: 'context length (tokens)',
+      yLabel: 'depth',
+      xTicks: lengths.map(String),
+      yTicks: depths.map((depth) => `${depth}%`),
+      cellSize: 40,
+    };
+    await writeFile(join(out, `niah-${result.name}.svg`), renderHeatmapSvg(matrix, options));
+    await writeFile(join(out, `niah-${result.name}.png`), renderHeatmapPng(matrix, options));
+  }
+  io.stderr(`wrote ${resolve(out)}: results.json and a heatmap per policy\n`);
 }

@@ -1,12 +1,8 @@
-// One retrieval trial: greedy-decode the answer to a needle prompt and check it. Exact match means
-// the needle's value appears in the generated text as a whole number.
+// One retrieval trial: greedy-decode the answer to a needle prompt (the caller scores it).
 import { type Executor, generate } from '@duo-attn/core';
-import { containsValue } from '../scoring/exact-match.js';
 
 /** What a trial needs besides the prompt. */
 export interface RetrievalTrialOptions {
-  /** The value hidden in the needle. */
-  readonly value: string;
   readonly maxNewTokens: number;
   readonly stopTokenIds: readonly number[];
   readonly prefillChunkSize?: number;
@@ -17,10 +13,9 @@ export interface RetrievalTrialOptions {
 
 export interface RetrievalTrialResult {
   readonly output: string;
-  readonly correct: boolean;
 }
 
-/** Runs greedy generation after `promptIds` and scores exact match of `value`. */
+/** Runs greedy generation after `promptIds` and returns the decoded answer (stop tokens excluded). */
 export async function runRetrievalTrial(
   executor: Executor,
   promptIds: readonly number[],
@@ -38,5 +33,5 @@ export async function runRetrievalTrial(
     if (!options.stopTokenIds.includes(token.id)) tokens.push(token.id);
   }
   const output = options.decode(tokens);
-  return { output, correct: containsValue(output, options.value) };
+  return { output };
 }
