@@ -84,9 +84,10 @@ describe('cpu executor on a 4-layer model', () => {
       clearInterval(timer);
     }
     const elapsed = performance.now() - started;
-    // A blocked loop would tick at most once; a free one ticks about every 5 ms.
+    // A blocked loop would tick at most once; a free one ticks about every 5 ms. The bound is loose
+    // (one tick per 50 ms on average) so a busy CI machine cannot make it flaky.
     expect(elapsed).toBeGreaterThan(50);
-    expect(ticks).toBeGreaterThanOrEqual(Math.max(5, Math.floor(elapsed / 5 / 4)));
+    expect(ticks).toBeGreaterThanOrEqual(Math.max(3, Math.floor(elapsed / 50)));
     expect(executor.length(0)).toBe(2048);
   });
 

@@ -128,12 +128,11 @@ describe('generateHaystack text', () => {
     expect(words.size).toBeGreaterThan(900);
   });
 
-  it('generates ten megabytes well under two seconds', () => {
-    const start = performance.now();
+  // Speed is a benchmark, never a timed test (docs/benchmarks.md); here only the size is checked.
+  it('generates ten megabytes of whole paragraphs', () => {
     const text = generateHaystack(10_000_000, { seed: 2 });
-    const elapsed = performance.now() - start;
     expect(text.length).toBeGreaterThanOrEqual(10_000_000);
-    expect(elapsed).toBeLessThan(2000);
+    expect(text.endsWith('.') || text.endsWith('!') || text.endsWith('?') || text.endsWith('"')).toBe(true);
   });
 });
 
