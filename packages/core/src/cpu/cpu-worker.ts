@@ -122,13 +122,13 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
   init.layers.forEach((layer, l) => {
     if (layer.retrieval > 0) {
       const past = cache.retrievalPast(l);
-      const dims = [cache.length, layer.retrieval, d];
+      const dims = [1 + cache.length, layer.retrieval, d];
       feeds[`past_key_r${l}`] = new ort.Tensor('float32', past.keys, dims);
       feeds[`past_value_r${l}`] = new ort.Tensor('float32', past.values, dims);
     }
     if (layer.streaming > 0) {
       const past = cache.streamingPast(l);
-      const dims = [cache.streamingCount, layer.streaming, d];
+      const dims = [1 + cache.streamingCount, layer.streaming, d];
       feeds[`past_key_s${l}`] = new ort.Tensor('float32', past.keys, dims);
       feeds[`past_value_s${l}`] = new ort.Tensor('float32', past.values, dims);
     }

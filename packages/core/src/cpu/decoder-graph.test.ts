@@ -66,8 +66,11 @@ class Driver {
       ] as const) {
         const cache = this.caches[layer]![group];
         if (cache === undefined) continue;
-        feeds[N.pastKey(group, layer)] = new ort.Tensor('float32', cache.data, [cache.count, heads, d]);
-        feeds[N.pastValue(group, layer)] = new ort.Tensor('float32', cache.values, [cache.count, heads, d]);
+        // Row 0 of a past input is padding the graph ignores (filled with garbage to prove it).
+        const padding = new Float32Array(heads * d).fill(1e3);
+        const dims = [1 + cache.count, heads, d];
+        feeds[N.pastKey(group, layer)] = new ort.Tensor('float32', concat(padding, cache.data), dims);
+        feeds[N.pastValue(group, layer)] = new ort.Tensor('float32', concat(padding, cache.values), dims);
       }
     });
     const out = await this.session.run(feeds);

@@ -1,6 +1,7 @@
 // Builds the ONNX graph of one decoder forward pass for the CPU backend (CPU-CONTRACT.md): weights
 // reordered by the policy, two attention groups per layer (retrieval, streaming) over explicit
 // caches passed in and returned by the executor, causal masks built inside the graph from shapes.
+// Every past input carries one leading padding row the graph ignores, so it is never empty.
 import { mkdir, rm } from 'node:fs/promises';
 import type { ModelSource } from '../backend/backend.js';
 import { validateModelSource } from '../backend/validate-model.js';
@@ -90,7 +91,8 @@ export function ropeInputs(
 /**
  * Writes the decoder graph of `model` under `policy` into `options.directory` and returns its path
  * and per-layer head split. One `session.run` is one forward call of T tokens; see CPU-CONTRACT.md
- * for inputs and outputs.
+ * for inputs and outputs, with one difference: each past input is `[1 + X, F, d]`, its row 0 a
+ * padding row that the graph masks out (any finite values), then the X cached tokens.
  *
  * @throws ModelLoadError / PolicyError for a bad model or policy; OnnxGraphError for builder bugs.
  */
@@ -107,7 +109,7 @@ export async function buildDecoderGraph(
     retrieval: split.retrievalKvHeads.length,
     streaming: split.streamingKvHeads.length,
   }));
-  const g = new GraphBuilder({ opset: 17, name: 'duo_decoder' });
+  const g = new GraphBuilder({ opset: 17, name: 'duo_decoder', extraOpsets: { [MS_DOMAIN]: 1 } });
   new DecoderWriter(g, config, options.linear ?? 'matmul').write(weights, layers);
   await mkdir(options.directory, { recursive: true });
   const written = await g.writeTo(options.directory, { modelFile: 'decoder.onnx', externalThreshold: 1024 });
@@ -123,6 +125,17 @@ export async function buildDecoderGraph(
 
 type Group = 'r' | 's';
 
+/** onnxruntime's contrib operator domain (FusedMatMul). */
+const MS_DOMAIN = 'com.microsoft';
+
+/** A group kind's attention mask and the split of its scores into past and new columns. */
+interface Mask {
+  /** `[G*T, P + T]` f32: 0 where a query may look, -inf elsewhere. */
+  readonly additive: string;
+  /** `[2]` i64: [P, T]. */
+  readonly split: string;
+}
+
 /** Emits the nodes of the decoder into a GraphBuilder. */
 class DecoderWriter {
   private readonly g: GraphBuilder;
@@ -132,7 +145,7 @@ class DecoderWriter {
   private cos2 = '';
   private sinSigned = '';
   private tokens = '';
-  private readonly masks = new Map<Group, string>();
+  private readonly masks = new Map<Group, Mask>();
 
   constructor(g: GraphBuilder, config: ModelConfig, linearKind: 'matmul' | 'gemm') {
     this.g = g;
@@ -158,8 +171,8 @@ class DecoderWriter {
         ['s', split.streaming],
       ] as const) {
         if (heads === 0) continue;
-        g.input(names.pastKey(group, layer), 'float32', [`X_${group}`, heads, headDim]);
-        g.input(names.pastValue(group, layer), 'float32', [`X_${group}`, heads, headDim]);
+        g.input(names.pastKey(group, layer), 'float32', [`P_${group}`, heads, headDim]);
+        g.input(names.pastValue(group, layer), 'float32', [`P_${group}`, heads, headDim]);
       }
     });
 
@@ -192,23 +205,31 @@ class DecoderWriter {
     g.output(names.logits, 'float32', ['L', vocabSize]);
   }
 
-  /** `[G*T, N]` f32 additive mask: row g*T+i may see key j iff j <= X + i (X from `pastKey`'s shape). */
-  private buildMask(pastKey: string): string {
+  /**
+   * The mask of one group kind, from `pastKey`'s shape (P = 1 + X rows, row 0 padding): `additive`
+   * `[G*T, P + T]` f32, where row g*T+i may see column j iff 1 <= j <= P + i (the X cached tokens,
+   * then the call's tokens up to its own); `split` `[2]` i64 = [P, T], to split probabilities into
+   * past and new.
+   */
+  private buildMask(pastKey: string): Mask {
     const { g } = this;
-    const past = g.node('Shape', [pastKey], { start: 0, end: 1 }); // [1] = X
+    const past = g.node('Shape', [pastKey], { start: 0, end: 1 }); // [1] = P
     const scalar = (v: string) => g.node('Squeeze', [v, g.int64s([0])]);
     const zero = g.int64s([0], []);
     const one = g.int64s([1], []);
     const queryRows = g.node('Mul', [this.tokens, g.int64s([this.groupSize])]); // [1] = G*T
     const rows = g.node('Range', [zero, scalar(queryRows), one]); // [G*T]
-    const limit = g.node('Add', [g.node('Mod', [rows, this.tokens]), past]); // X + i
+    const limit = g.node('Add', [g.node('Mod', [rows, this.tokens]), past]); // P + i
     const total = g.node('Add', [past, this.tokens]); // [1] = N
-    const columns = g.node('Range', [zero, scalar(total), one]); // [N]
-    const hidden = g.node('Greater', [
-      g.node('Unsqueeze', [columns, g.int64s([0])]),
-      g.node('Unsqueeze', [limit, g.int64s([1])]),
+    const columns = g.node('Unsqueeze', [g.node('Range', [zero, scalar(total), one]), g.int64s([0])]); // [1, N]
+    const hidden = g.node('Or', [
+      g.node('Greater', [columns, g.node('Unsqueeze', [limit, g.int64s([1])])]),
+      g.node('Less', [columns, g.int64s([1], [])]),
     ]); // [G*T, N] bool
-    return g.node('Where', [hidden, g.float32s([Number.NEGATIVE_INFINITY], []), g.float32s([0], [])]);
+    return {
+      additive: g.node('Where', [hidden, g.float32s([Number.NEGATIVE_INFINITY], []), g.float32s([0], [])]),
+      split: g.node('Concat', [past, this.tokens], { axis: 0 }),
+    };
   }
 
   private layer(
@@ -325,8 +346,12 @@ class DecoderWriter {
   }
 
   /**
-   * Attention of one group. `q` `[T, F*G, d]`, new K/V `[T, F, d]`, past K/V `[X, F, d]` →
-   * `[T, F*G*d]` in query-head order.
+   * Attention of one group. `q` `[T, F*G, d]`, new K/V `[T, F, d]`, past K/V `[1 + X, F, d]` →
+   * `[T, F*G*d]` in query-head order. The past is read where it lies: FusedMatMul's batch
+   * transpose takes the token-major cache as is, and past and new keys are scored separately, so
+   * the cache is neither concatenated nor transposed (on the toy model at 1K context those two
+   * copies of K and V took longer than the attention matmuls themselves). Row 0 of the past is
+   * padding, masked out: FusedMatMul on a zero-length past kills onnxruntime 1.30 with SIGFPE.
    */
   private attention(
     group: Group,
@@ -338,18 +363,31 @@ class DecoderWriter {
   ): string {
     const { g, groupSize } = this;
     const d = this.config.headDim;
-    const key = g.node('Concat', [DecoderGraphNames.pastKey(group, layer), newKey], { axis: 0 }); // [N, F, d]
-    const value = g.node('Concat', [DecoderGraphNames.pastValue(group, layer), newValue], { axis: 0 });
-    const keyT = g.node('Transpose', [key], { perm: [1, 2, 0] }); // [F, d, N]
-    const valueH = g.node('Transpose', [value], { perm: [1, 0, 2] }); // [F, N, d]
+    const mask = this.masks.get(group)!;
     const q4 = g.node('Reshape', [q, g.int64s([-1, heads, groupSize, d])]); // [T, F, G, d]
     const qH = g.node('Reshape', [
       g.node('Transpose', [q4], { perm: [1, 2, 0, 3] }),
       g.int64s([heads, -1, d]),
     ]); // [F, G*T, d]
-    const scores = g.node('Add', [g.node('MatMul', [qH, keyT]), this.masks.get(group)!]); // [F, G*T, N]
+    const matmul = (a: string, b: string, transB: 0 | 1) =>
+      g.node('FusedMatMul', [a, b], { transB, transBatchB: 1 }, { domain: MS_DOMAIN });
+    const scores = g.node('Add', [
+      g.node('Concat', [matmul(qH, DecoderGraphNames.pastKey(group, layer), 1), matmul(qH, newKey, 1)], {
+        axis: 2,
+      }),
+      mask.additive,
+    ]); // [F, G*T, 1 + X + T]
     const probs = g.node('Softmax', [scores], { axis: -1 });
-    const out = g.node('MatMul', [probs, valueH]); // [F, G*T, d]
+    const [pastProbs, newProbs] = g.nodeOutputs(
+      'Split',
+      [probs, mask.split],
+      { axis: 2 },
+      { outputCount: 2 },
+    );
+    const out = g.node('Add', [
+      matmul(pastProbs!, DecoderGraphNames.pastValue(group, layer), 0),
+      matmul(newProbs!, newValue, 0),
+    ]); // [F, G*T, d]
     const out4 = g.node('Reshape', [out, g.int64s([heads, groupSize, -1, d])]); // [F, G, T, d]
     const tokenMajor = g.node('Transpose', [out4], { perm: [2, 0, 1, 3] }); // [T, F, G, d]
     return g.node('Reshape', [tokenMajor, g.int64s([-1, heads * groupSize * d])]);

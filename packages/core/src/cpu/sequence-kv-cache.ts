@@ -1,19 +1,20 @@
 // KV caches of one sequence inside the cpu worker, in the token-major layout the ONNX graph takes:
-// retrieval caches grow (the graph gets a view of the first X tokens), streaming caches hold first
-// S + last R tokens and are double-buffered so a committed call can still be rolled back.
+// retrieval caches grow (the graph gets a view of the padding row + the first X tokens), streaming
+// caches hold first S + last R tokens and are double-buffered so a committed call can be rolled back.
+// Row 0 of every buffer is a zero padding row the graph ignores: it keeps past inputs non-empty.
 import { mulberry32 } from '../random.js';
 import { type CacheLayout, nextRetrievalCapacity } from './cache-layout.js';
 
 /** One layer's caches. Head slots are in reordered order (retrieval heads first). */
 interface LayerKv {
-  /** `[capacity, F_r, d]` f32, post-RoPE keys at their absolute positions. */
+  /** `[1 + capacity, F_r, d]` f32: padding, then post-RoPE keys at their absolute positions. */
   retrievalKeys: Float32Array;
-  /** `[capacity, F_r, d]` f32. */
+  /** `[1 + capacity, F_r, d]` f32. */
   retrievalValues: Float32Array;
-  /** `[S + R, F_s, d]` f32: the live streaming keys, first S tokens then the most recent. */
+  /** `[1 + S + R, F_s, d]` f32: padding, then the live streaming keys (first S, then the most recent). */
   streamingKeys: Float32Array;
   streamingValues: Float32Array;
-  /** `[S + R, F_s, d]` f32: where the next compression writes; the previous cache after a commit. */
+  /** `[1 + S + R, F_s, d]` f32: where the next compression writes; the previous cache after a commit. */
   spareKeys: Float32Array;
   spareValues: Float32Array;
 }
@@ -54,7 +55,7 @@ export class SequenceKvCache {
     this.sinkSize = sinkSize;
     this.ropeLength = initialRopeLength;
     this.layers = layout.streamingHeads.map((heads) => {
-      const size = layout.window * heads * layout.headDim;
+      const size = (1 + layout.window) * heads * layout.headDim;
       return {
         retrievalKeys: new Float32Array(0),
         retrievalValues: new Float32Array(0),
@@ -71,7 +72,7 @@ export class SequenceKvCache {
     const capacity = nextRetrievalCapacity(this.capacity, tokens, this.layout.maxTokens);
     if (capacity === this.capacity) return;
     this.layers.forEach((layer, index) => {
-      const size = capacity * this.layout.retrievalHeads[index]! * this.layout.headDim;
+      const size = (1 + capacity) * this.layout.retrievalHeads[index]! * this.layout.headDim;
       const keys = new Float32Array(size);
       keys.set(layer.retrievalKeys);
       const values = new Float32Array(size);
@@ -82,17 +83,17 @@ export class SequenceKvCache {
     this.capacity = capacity;
   }
 
-  /** Retrieval keys/values of `layer` so far: views `[length, F_r, d]` f32. */
+  /** Retrieval keys/values of `layer` so far: views `[1 + length, F_r, d]` f32 (row 0 padding). */
   retrievalPast(layer: number): { keys: Float32Array; values: Float32Array } {
     const kv = this.layers[layer]!;
-    const size = this.length * this.layout.retrievalHeads[layer]! * this.layout.headDim;
+    const size = (1 + this.length) * this.layout.retrievalHeads[layer]! * this.layout.headDim;
     return { keys: kv.retrievalKeys.subarray(0, size), values: kv.retrievalValues.subarray(0, size) };
   }
 
-  /** Streaming keys/values of `layer`: views `[streamingCount, F_s, d]` f32. */
+  /** Streaming keys/values of `layer`: views `[1 + streamingCount, F_s, d]` f32 (row 0 padding). */
   streamingPast(layer: number): { keys: Float32Array; values: Float32Array } {
     const kv = this.layers[layer]!;
-    const size = this.streamingCount * this.layout.streamingHeads[layer]! * this.layout.headDim;
+    const size = (1 + this.streamingCount) * this.layout.streamingHeads[layer]! * this.layout.headDim;
     return { keys: kv.streamingKeys.subarray(0, size), values: kv.streamingValues.subarray(0, size) };
   }
 
@@ -113,11 +114,11 @@ export class SequenceKvCache {
       if (retrievalSize > 0) {
         kv.retrievalKeys.set(
           update.retrievalKeys!.subarray(0, tokens * retrievalSize),
-          start * retrievalSize,
+          (1 + start) * retrievalSize,
         );
         kv.retrievalValues.set(
           update.retrievalValues!.subarray(0, tokens * retrievalSize),
-          start * retrievalSize,
+          (1 + start) * retrievalSize,
         );
       }
       const tokenSize = this.layout.streamingHeads[layer]! * headDim;
@@ -129,10 +130,10 @@ export class SequenceKvCache {
         const index = total <= window || slot < this.sinkSize ? slot : total - window + slot;
         const [keys, values, from] =
           index < oldCount
-            ? [kv.streamingKeys, kv.streamingValues, index * tokenSize]
+            ? [kv.streamingKeys, kv.streamingValues, (1 + index) * tokenSize]
             : [newKeys, newValues, (index - oldCount) * tokenSize];
-        kv.spareKeys.set(keys.subarray(from, from + tokenSize), slot * tokenSize);
-        kv.spareValues.set(values.subarray(from, from + tokenSize), slot * tokenSize);
+        kv.spareKeys.set(keys.subarray(from, from + tokenSize), (1 + slot) * tokenSize);
+        kv.spareValues.set(values.subarray(from, from + tokenSize), (1 + slot) * tokenSize);
       }
       swapStreaming(kv);
     });
@@ -161,17 +162,18 @@ export class SequenceKvCache {
   fillSynthetic(length: number, seed: number): void {
     this.ensureCapacity(length);
     const random = mulberry32(seed);
-    const fill = (array: Float32Array, count: number) => {
-      for (let i = 0; i < count; i++) array[i] = random() * 2 - 1;
+    // Row 0 is padding: fill the `count` values after its `row` values.
+    const fill = (array: Float32Array, row: number, count: number) => {
+      for (let i = row; i < row + count; i++) array[i] = random() * 2 - 1;
     };
     this.streamingCount = Math.min(length, this.layout.window);
     this.layers.forEach((kv, layer) => {
-      const retrieval = length * this.layout.retrievalHeads[layer]! * this.layout.headDim;
-      fill(kv.retrievalKeys, retrieval);
-      fill(kv.retrievalValues, retrieval);
-      const streaming = this.streamingCount * this.layout.streamingHeads[layer]! * this.layout.headDim;
-      fill(kv.streamingKeys, streaming);
-      fill(kv.streamingValues, streaming);
+      const retrievalRow = this.layout.retrievalHeads[layer]! * this.layout.headDim;
+      fill(kv.retrievalKeys, retrievalRow, length * retrievalRow);
+      fill(kv.retrievalValues, retrievalRow, length * retrievalRow);
+      const streamingRow = this.layout.streamingHeads[layer]! * this.layout.headDim;
+      fill(kv.streamingKeys, streamingRow, this.streamingCount * streamingRow);
+      fill(kv.streamingValues, streamingRow, this.streamingCount * streamingRow);
     });
     this.length = length;
     this.undoRecord = undefined;
