@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests: run everywhere (CI has nvcc but no GPU). GPU tests live in *.gpu.test.ts and run
+// only through vitest.gpu.config.ts.
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'src/**/*.gpu.test.ts'],
+    testTimeout: 30_000,
+  },
+});
