@@ -81,20 +81,8 @@ const BELIEFS = BELIEF_VERBS.map(verbForms);
 const FEELING_VERBS = FEELINGS.map(verbForms);
 const GO = verbForms('go/went/gone/goes');
 const COME = verbForms('come/came/come');
-const HOURS = [
-  'one',
-  'two',
-  'three',
-  'four',
-  'five',
-  'six',
-  'seven',
-  'eight',
-  'nine',
-  'ten',
-  'eleven',
-  'twelve',
-];
+// Clock hours in words: one … twelve.
+const HOURS = Array.from({ length: 12 }, (_, i) => numberWords(i + 1));
 const QUANTIFIERS = [
   'many',
   'most',
