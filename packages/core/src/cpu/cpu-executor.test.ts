@@ -294,31 +294,3 @@ describe('dynamic-NTK RoPE state', () => {
     }
   });
 });
-
-describe('fillSyntheticCache (benchmark hook)', () => {
-  it('holds the requested tokens, accounts them like real ones, and decoding continues', async () => {
-    const model = createRandomModel({ numLayers: 2, numKvHeads: 2 });
-    const policy = policyFromMask(
-      [
-        [1, 0],
-        [0, 1],
-      ],
-      { sinkSize: 2, recentSize: 3 },
-    );
-    const executor = await createCpuBackend({ threads: 1 }).load(model, policy, { maxTokens: 64 });
-    try {
-      await executor.fillSyntheticCache!(0, 40, 7);
-      expect(executor.length(0)).toBe(40);
-      const memory = executor.memory();
-      const headDim = model.config.headDim;
-      expect(memory.retrievalKvBytesUsed).toBe(2 * 40 * headDim * 2 * 4);
-      expect(memory.streamingKvBytesUsed).toBe(2 * 5 * headDim * 2 * 4);
-      const result = await executor.forward(0, [1]);
-      expect(result.logits.every(Number.isFinite)).toBe(true);
-      expect(executor.length(0)).toBe(41);
-      await expect(executor.fillSyntheticCache!(0, 65)).rejects.toThrow(/at most 64/);
-    } finally {
-      await executor.dispose();
-    }
-  });
-});

@@ -340,32 +340,3 @@ describe('reference executor semantics', () => {
     await executor.dispose();
   });
 });
-
-describe('fillSyntheticCache (benchmark hook)', () => {
-  it('makes a sequence hold the requested tokens, accounted like real ones, and decoding continues', async () => {
-    const model = createRandomModel({ numLayers: 2, numKvHeads: 2 });
-    const policy = policyFromMask(
-      [
-        [1, 0],
-        [0, 1],
-      ],
-      { sinkSize: 2, recentSize: 3 },
-    );
-    const executor = await createReferenceBackend().load(model, policy, { maxTokens: 64 });
-    try {
-      await executor.fillSyntheticCache!(0, 40, 7);
-      expect(executor.length(0)).toBe(40);
-      const memory = executor.memory();
-      const headDim = model.config.headDim;
-      // 2 retrieval heads in all x 40 tokens, 2 streaming heads x (S + R) tokens; K and V; 4 bytes.
-      expect(memory.retrievalKvBytesUsed).toBe(2 * 40 * headDim * 2 * 4);
-      expect(memory.streamingKvBytesUsed).toBe(2 * 5 * headDim * 2 * 4);
-      const result = await executor.forward(0, [1]);
-      expect(result.logits.every(Number.isFinite)).toBe(true);
-      expect(executor.length(0)).toBe(41);
-      await expect(executor.fillSyntheticCache!(0, 65)).rejects.toThrow(/at most 64/);
-    } finally {
-      await executor.dispose();
-    }
-  });
-});

@@ -7,6 +7,7 @@ import { generate } from '../engine/engine.js';
 import { loadModel } from '../model/load-model.js';
 import { fullPolicy, policyFromMask } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { planMemory } from '../policy/memory-planner.js';
 import { compareLogits, describeComparison } from './compare-logits.js';
 import {
   GOLDEN_MODELS,
@@ -143,6 +144,35 @@ export function describeBackendConformance(
               executor.reset(0);
               const again = await executor.forward(0, ids, { allLogits: true });
               expect(compareLogits(again.logits, first.logits, vocabSize).maxAbsoluteError).toBe(0);
+            } finally {
+              await executor.dispose();
+            }
+          },
+          timeout,
+        );
+
+        it(
+          'fillSyntheticCache (when the backend has it) holds tokens accounted as the planner predicts, and decoding continues',
+          async (context) => {
+            const mixed = golden.manifest.cases.find((c) => c.policy === 'mixed')!;
+            const policy = policyOf(mixed);
+            const executor = await load(policy, 64);
+            try {
+              if (executor.fillSyntheticCache === undefined) {
+                context.skip();
+                return;
+              }
+              await executor.fillSyntheticCache(0, 40, 7);
+              expect(executor.length(0)).toBe(40);
+              const plan = planMemory(executor.config, policy, { weightDtype: 'fp32' });
+              const memory = executor.memory();
+              expect(memory.retrievalKvBytesUsed).toBe(plan.policy.kvBytesPerToken * 40);
+              // 40 tokens exceed S + R, so the streaming caches are full.
+              expect(memory.streamingKvBytesUsed).toBe(plan.policy.streamingKvBytes);
+              const result = await executor.forward(0, [1]);
+              expect(result.logits.every(Number.isFinite)).toBe(true);
+              expect(executor.length(0)).toBe(41);
+              await expect(executor.fillSyntheticCache(0, 65)).rejects.toThrow(/at most 64/);
             } finally {
               await executor.dispose();
             }
