@@ -38,6 +38,7 @@ export { checkForwardRequest, checkSequenceIndex } from './validate-forward.js';
 export type { ResolvedLoadOptions } from './validate-model.js';
 export {
   resolveLoadOptions,
+  validateLoadRequest,
   validateModelConfig,
   validateModelSource,
   validateModelWeights,

@@ -49,7 +49,7 @@ export type {
 export type { RandomModelOptions } from './random-model.js';
 export { randomWeight, toHfConfigJson, writeRandomModel } from './random-model.js';
 export type { RandomModelSourceOptions } from './random-model-source.js';
-export { createRandomModel } from './random-model-source.js';
+export { createRandomModel, randomModelConfig } from './random-model-source.js';
 export type { RopeFrequencies } from './rope.js';
 export {
   applyRopeInPlace,

@@ -28,6 +28,44 @@ export interface RandomModelSourceOptions {
 }
 
 /**
+ * The ModelConfig {@link createRandomModel} builds for `options` (same defaults), without any
+ * weights: for backends that generate weights on their device (benchmarks of 8B shapes).
+ */
+export function randomModelConfig(options: RandomModelSourceOptions = {}): ModelConfig {
+  const numLayers = options.numLayers ?? 2;
+  const hiddenSize = options.hiddenSize ?? 32;
+  const numHeads = options.numHeads ?? 4;
+  const numKvHeads = options.numKvHeads ?? 2;
+  const headDim = options.headDim ?? hiddenSize / numHeads;
+  const intermediateSize = options.intermediateSize ?? 48;
+  const vocabSize = options.vocabSize ?? 64;
+  const attentionBias = options.attentionBias ?? false;
+  const mlpBias = options.mlpBias ?? false;
+  const tieWordEmbeddings = options.tieWordEmbeddings ?? false;
+  return {
+    architecture: 'LlamaForCausalLM',
+    modelType: 'llama',
+    vocabSize,
+    hiddenSize,
+    intermediateSize,
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: options.rmsNormEps ?? 1e-5,
+    maxPositionEmbeddings: options.maxPositionEmbeddings ?? 4096,
+    tieWordEmbeddings,
+    attentionBias,
+    mlpBias,
+    rope: options.rope ?? { type: 'default', theta: 10000 },
+    hiddenAct: 'silu',
+    eosTokenIds: [],
+    slidingWindow: null,
+    torchDtype: 'float32',
+  };
+}
+
+/**
  * A random Llama-style model: uniform weights scaled by `sqrt(3 / fanIn)` (unit-variance
  * outputs), norms near 1, biases small. Returns config and float32 weights in HF layout.
  */
@@ -53,27 +91,7 @@ export function createRandomModel(options: RandomModelSourceOptions = {}): Model
   const matrix = (rows: number, columns: number, gain = 1): Float32Array =>
     uniform(rows * columns, gain * Math.sqrt(3 / columns));
 
-  const config: ModelConfig = {
-    architecture: 'LlamaForCausalLM',
-    modelType: 'llama',
-    vocabSize,
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads,
-    headDim,
-    rmsNormEps: options.rmsNormEps ?? 1e-5,
-    maxPositionEmbeddings: options.maxPositionEmbeddings ?? 4096,
-    tieWordEmbeddings,
-    attentionBias,
-    mlpBias,
-    rope: options.rope ?? { type: 'default', theta: 10000 },
-    hiddenAct: 'silu',
-    eosTokenIds: [],
-    slidingWindow: null,
-    torchDtype: 'float32',
-  };
+  const config = randomModelConfig(options);
 
   const embedTokens = uniform(vocabSize * hiddenSize, 1);
   const layers: LayerWeights[] = [];

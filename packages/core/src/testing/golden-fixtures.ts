@@ -47,8 +47,21 @@ export interface GoldenModel {
 /** Names of the fixture models the conformance suite runs on. */
 export const GOLDEN_MODELS = ['llama-gqa', 'llama-mha-llama3', 'mistral'] as const;
 
-/** packages/core/fixtures, found from source (src/testing) or from the build (dist). */
+/** Environment variable naming the fixtures directory, for bundled copies of the suite. */
+export const FIXTURES_DIR_ENV = 'DUO_FIXTURES_DIR';
+
+/**
+ * packages/core/fixtures, found from source (src/testing) or from the build (dist), unless
+ * `DUO_FIXTURES_DIR` names it (a bundle run away from the package, e.g. on the GPU machine).
+ */
 export function fixturesDirectory(): string {
+  const fromEnv = process.env[FIXTURES_DIR_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!existsSync(join(fromEnv, 'README.md'))) {
+      throw new Error(`${FIXTURES_DIR_ENV}=${fromEnv} holds no golden fixtures (no README.md there)`);
+    }
+    return fromEnv;
+  }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     const candidate = join(dir, 'fixtures');

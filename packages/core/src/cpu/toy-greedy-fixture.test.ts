@@ -1,0 +1,82 @@
+// The cpu backend's greedy tokens on the bundled toy model, kept in fixtures/toy-greedy.json: other
+// backends (cuda, on the GPU machine) must reproduce them token for token. This test fails when the
+// cpu backend's output drifts from the fixture; DUO_UPDATE_FIXTURES=1 rewrites it instead.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generate } from '../engine/engine.js';
+import { defaultModelDirectory } from '../model/default-model.js';
+import { loadModel } from '../model/load-model.js';
+import { policyFromMask } from '../policy/create-policy.js';
+import { fixturesDirectory } from '../testing/golden-fixtures.js';
+import { loadTokenizer } from '../tokenizer/tokenizer.js';
+import { createCpuBackend } from './cpu-backend.js';
+
+const FIXTURE = join(fixturesDirectory(), 'toy-greedy.json');
+const NEW_TOKENS = 64;
+const PREFILL_CHUNK = 128;
+const SINK = 16;
+const RECENT = 64;
+
+// A prompt longer than sink + recent, so streaming heads really drop tokens during chunked prefill.
+const PROMPT = [
+  'The river ran past the mill and under the old stone bridge, where the children of the village',
+  'gathered every evening to count the boats. The key of the blue door is 4817265. Nobody in the',
+  'village remembered who had built the bridge, but everybody agreed that it had stood for longer',
+  'than the church, the school and the mill together. In winter the river froze and the boats',
+  'stayed on the bank, and the children counted the crows instead. What is the key of the blue door?',
+  'The key of the blue door is',
+].join(' ');
+
+function masks(numLayers: number, numKvHeads: number) {
+  const every = (value: number) =>
+    Array.from({ length: numLayers }, () => Array<number>(numKvHeads).fill(value));
+  // Mixed: alternate heads retrieval / streaming, shifted by layer, so both classes appear everywhere.
+  const mixed = Array.from({ length: numLayers }, (_, layer) =>
+    Array.from({ length: numKvHeads }, (_, head) => ((head + layer) % 2 === 0 ? 1 : 0)),
+  );
+  return [
+    { name: 'full', mask: every(1) },
+    { name: 'streaming', mask: every(0) },
+    { name: 'mixed', mask: mixed },
+  ];
+}
+
+describe('toy-model greedy fixture (cpu backend)', () => {
+  it(`${NEW_TOKENS} greedy tokens per policy match fixtures/toy-greedy.json`, async () => {
+    const directory = defaultModelDirectory();
+    const model = await loadModel(directory);
+    const tokenizer = await loadTokenizer(directory);
+    const promptIds = tokenizer.encode(PROMPT);
+    const backend = createCpuBackend();
+    const cases = [];
+    for (const { name, mask } of masks(model.config.numLayers, model.config.numKvHeads)) {
+      const policy = policyFromMask(mask, { sinkSize: SINK, recentSize: RECENT });
+      const executor = await backend.load(model, policy, { maxTokens: promptIds.length + NEW_TOKENS + 1 });
+      try {
+        const tokens: number[] = [];
+        for await (const token of generate(executor, promptIds, {
+          greedy: true,
+          maxNewTokens: NEW_TOKENS,
+          prefillChunkSize: PREFILL_CHUNK,
+        })) {
+          tokens.push(token.id);
+        }
+        cases.push({ name, mask, sinkSize: SINK, recentSize: RECENT, tokens });
+      } finally {
+        await executor.dispose();
+      }
+    }
+    const fixture = {
+      model: 'models/toy-retrieval',
+      promptIds,
+      newTokens: NEW_TOKENS,
+      prefillChunk: PREFILL_CHUNK,
+      cases,
+    };
+    if (process.env.DUO_UPDATE_FIXTURES === '1') {
+      writeFileSync(FIXTURE, `${JSON.stringify(fixture)}\n`);
+    }
+    expect(JSON.parse(readFileSync(FIXTURE, 'utf8'))).toEqual(fixture);
+  }, 120_000);
+});
