@@ -4,11 +4,12 @@
 #include <napi.h>
 
 #include "device_info.h"
+#include "model_binding.h"
 #include "rms_norm_worker.h"
 
 namespace {
 
-constexpr int kAbiVersion = 1;
+constexpr int kAbiVersion = 2;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, duo::DeviceInfo, "deviceInfo"));
   exports.Set("rmsNorm", Napi::Function::New(env, duo::RmsNormBf16, "rmsNorm"));
   exports.Set("rmsNormF32", Napi::Function::New(env, duo::RmsNormF32, "rmsNormF32"));
+  duo::RegisterModelBinding(env, exports);
   return exports;
 }
 

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "host/status.h"
+
 namespace duo {
 
 class CudaWorker : public Napi::AsyncWorker {
@@ -33,6 +35,17 @@ class CudaWorker : public Napi::AsyncWorker {
     return false;
   }
 
+  /** Records a failed host Status (its CUDA error too, if any); true when ok. */
+  bool CheckStatus(const Status& status) {
+    if (status.ok()) return true;
+    if (cuda_status_ == cudaSuccess && !failed_) {
+      cuda_status_ = status.cuda_error();
+      SetError(status.message());
+    }
+    failed_ = true;
+    return false;
+  }
+
   /** Lets a subclass attach more diagnostic fields to the rejection's Error object. */
   virtual void DecorateError(Napi::Object /*error*/) {}
 
@@ -54,6 +67,7 @@ class CudaWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   cudaError_t cuda_status_ = cudaSuccess;
+  bool failed_ = false;
 };
 
 }  // namespace duo

@@ -1,0 +1,464 @@
+// The forward pass of a bf16 decoder on one GPU, DESIGN §3 semantics: attention reads each head
+// class's cache as it was before the call plus the call's own tokens (causal), then the call's
+// keys/values are appended (retrieval: every token; streaming: sinks plus the last R in a ring).
+#include "host/cuda_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/decode_attention.cuh"
+#include "kernels/fill_random.cuh"
+#include "kernels/fp32_activations.cuh"
+#include "kernels/kv_append.cuh"
+#include "kernels/prefill_attention.cuh"
+
+namespace duo {
+namespace {
+
+constexpr std::size_t kBf16 = sizeof(__nv_bfloat16);
+constexpr std::size_t kF32 = sizeof(float);
+
+std::string Layer(int layer) { return "layer " + std::to_string(layer); }
+
+/** Every call may come from a different libuv thread: make the model's device current first. */
+Status UseDevice(int device) { return Status::Cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")"); }
+
+}  // namespace
+
+CudaModel::CudaModel(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options)
+    : shape_(shape), policy_(policy), options_(options) {}
+
+CudaModel::~CudaModel() {
+  cudaSetDevice(options_.device);
+  if (stream_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+    cudaStreamDestroy(stream_);
+  }
+}
+
+Status CudaModel::Create(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options,
+                         std::unique_ptr<CudaModel>* out) {
+  const auto positive = [](int value) { return value > 0; };
+  if (!positive(shape.num_layers) || !positive(shape.hidden) || !positive(shape.num_q_heads) ||
+      !positive(shape.num_kv_heads) || !positive(shape.intermediate) || !positive(shape.vocab)) {
+    return Status::Error("model shape has a non-positive dimension");
+  }
+  if (shape.num_q_heads % shape.num_kv_heads != 0) {
+    return Status::Error("num_q_heads (" + std::to_string(shape.num_q_heads) + ") is not a multiple of num_kv_heads (" +
+                         std::to_string(shape.num_kv_heads) + ")");
+  }
+  if (shape.head_dim != 16 && shape.head_dim != 32 && shape.head_dim != 64 && shape.head_dim != 128) {
+    return Status::Error("head_dim " + std::to_string(shape.head_dim) + " is not supported (16, 32, 64 or 128)");
+  }
+  if (shape.hidden % 8 != 0 || shape.intermediate % 8 != 0) {
+    return Status::Error("hidden (" + std::to_string(shape.hidden) + ") and intermediate (" +
+                         std::to_string(shape.intermediate) + ") sizes must be multiples of 8");
+  }
+  if (static_cast<int>(policy.retrieval_kv_heads.size()) != shape.num_layers) {
+    return Status::Error("policy has " + std::to_string(policy.retrieval_kv_heads.size()) + " layers, the model " +
+                         std::to_string(shape.num_layers));
+  }
+  for (int l = 0; l < shape.num_layers; ++l) {
+    const int fr = policy.retrieval_kv_heads[l];
+    if (fr < 0 || fr > shape.num_kv_heads) {
+      return Status::Error(Layer(l) + ": " + std::to_string(fr) + " retrieval KV heads is outside [0, " +
+                           std::to_string(shape.num_kv_heads) + "]");
+    }
+  }
+  if (policy.sink < 0 || policy.recent < 0) return Status::Error("sink and recent sizes must be >= 0");
+  if (options.max_tokens < 1) return Status::Error("max_tokens must be >= 1");
+  if (options.max_sequences < 1) return Status::Error("max_sequences must be >= 1");
+
+  int device_count = 0;
+  DUO_RETURN_IF_ERROR(Status::Cuda(cudaGetDeviceCount(&device_count), "cudaGetDeviceCount"));
+  if (options.device < 0 || options.device >= device_count) {
+    return Status::Error("device index " + std::to_string(options.device) + " is out of range: this machine has " +
+                         std::to_string(device_count) + " CUDA device(s)");
+  }
+  std::unique_ptr<CudaModel> model(new CudaModel(shape, policy, options));
+  DUO_RETURN_IF_ERROR(UseDevice(options.device));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaDeviceGetAttribute(&model->num_sms_, cudaDevAttrMultiProcessorCount, options.device),
+      "cudaDeviceGetAttribute(multiprocessors)"));
+  DUO_RETURN_IF_ERROR(
+      Status::Cuda(cudaStreamCreateWithFlags(&model->stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
+  DUO_RETURN_IF_ERROR(Gemm::Create(&model->gemm_));
+  DUO_RETURN_IF_ERROR(model->Allocate());
+  model->UpdateSnapshot();
+  *out = std::move(model);
+  return Status::Ok();
+}
+
+Status CudaModel::Alloc(DeviceAllocation* allocation, std::size_t bytes, const std::string& what) {
+  return allocation->Allocate(bytes, what);
+}
+
+Status CudaModel::Allocate() {
+  const ModelShape& s = shape_;
+  const std::size_t h = s.hidden;
+  const std::size_t d = s.head_dim;
+  DUO_RETURN_IF_ERROR(Alloc(&embed_, static_cast<std::size_t>(s.vocab) * h * kBf16, "embed_tokens"));
+  DUO_RETURN_IF_ERROR(Alloc(&final_norm_, h * kBf16, "the final norm"));
+  if (!s.tied_embeddings) DUO_RETURN_IF_ERROR(Alloc(&lm_head_, static_cast<std::size_t>(s.vocab) * h * kBf16, "lm_head"));
+  layers_.resize(s.num_layers);
+  for (int l = 0; l < s.num_layers; ++l) {
+    LayerWeights& w = layers_[l];
+    const std::string at = " of " + Layer(l);
+    DUO_RETURN_IF_ERROR(Alloc(&w.input_norm, h * kBf16, "input_layernorm" + at));
+    DUO_RETURN_IF_ERROR(Alloc(&w.qkv, static_cast<std::size_t>(QkvWidth()) * h * kBf16, "q|k|v_proj" + at));
+    DUO_RETURN_IF_ERROR(Alloc(&w.o, h * s.num_q_heads * d * kBf16, "o_proj" + at));
+    DUO_RETURN_IF_ERROR(Alloc(&w.post_norm, h * kBf16, "post_attention_layernorm" + at));
+    DUO_RETURN_IF_ERROR(Alloc(&w.gate_up, 2 * static_cast<std::size_t>(s.intermediate) * h * kBf16, "gate|up_proj" + at));
+    DUO_RETURN_IF_ERROR(Alloc(&w.down, h * s.intermediate * kBf16, "down_proj" + at));
+  }
+
+  // Caches: one block per sequence and head class, carved into per-layer K and V.
+  const std::size_t window = static_cast<std::size_t>(policy_.sink) + policy_.recent;
+  sequences_.resize(options_.max_sequences);
+  for (int q = 0; q < options_.max_sequences; ++q) {
+    Sequence& sequence = sequences_[q];
+    std::size_t retrieval_elements = 0;
+    std::size_t streaming_elements = 0;
+    for (int l = 0; l < s.num_layers; ++l) {
+      retrieval_elements += 2 * static_cast<std::size_t>(options_.max_tokens) * RetrievalHeads(l) * d;
+      streaming_elements += 2 * window * StreamingHeads(l) * d;
+    }
+    const std::string which = " of sequence " + std::to_string(q);
+    DUO_RETURN_IF_ERROR(Alloc(&sequence.retrieval, retrieval_elements * kBf16,
+                              "the retrieval KV cache (" + std::to_string(options_.max_tokens) + " tokens)" + which));
+    DUO_RETURN_IF_ERROR(Alloc(&sequence.streaming, streaming_elements * kBf16, "the streaming KV cache" + which));
+    sequence.layers.resize(s.num_layers);
+    __nv_bfloat16* r = sequence.retrieval.As<__nv_bfloat16>();
+    __nv_bfloat16* st = sequence.streaming.As<__nv_bfloat16>();
+    for (int l = 0; l < s.num_layers; ++l) {
+      LayerCache& c = sequence.layers[l];
+      const std::size_t r_size = static_cast<std::size_t>(options_.max_tokens) * RetrievalHeads(l) * d;
+      const std::size_t s_size = window * StreamingHeads(l) * d;
+      if (r_size > 0) {
+        c.retrieval_k = r;
+        c.retrieval_v = r + r_size;
+        r += 2 * r_size;
+      }
+      if (s_size > 0) {
+        c.streaming_k = st;
+        c.streaming_v = st + s_size;
+        st += 2 * s_size;
+      }
+    }
+  }
+  decode_workspace_bytes_ = DecodeAttentionWorkspaceBytes(options_.max_tokens, s.num_q_heads, s.head_dim, num_sms_);
+  DUO_RETURN_IF_ERROR(Alloc(&decode_workspace_, decode_workspace_bytes_, "the decode attention workspace"));
+  return EnsureScratch(1);
+}
+
+Status CudaModel::EnsureScratch(int tokens) {
+  if (tokens <= scratch_tokens_) return Status::Ok();
+  const ModelShape& s = shape_;
+  const std::size_t t = tokens;
+  const std::size_t h = s.hidden;
+  const std::string rows = " (" + std::to_string(tokens) + " tokens)";
+  // fp32: the residual stream and every GEMM output; bf16: GEMM inputs and q|k|v (fp32_activations.cuh).
+  DUO_RETURN_IF_ERROR(Alloc(&residual_, t * h * kF32, "the residual stream" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&normed_, t * h * kBf16, "normalised activations" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&delta_, t * h * kF32, "layer outputs" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&qkv32_, t * QkvWidth() * kF32, "q|k|v projections" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&qkv_, t * QkvWidth() * kBf16, "q|k|v activations" + rows));
+  DUO_RETURN_IF_ERROR(
+      Alloc(&attention_, t * s.num_q_heads * s.head_dim * kBf16, "attention outputs" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&gate_up_, t * 2 * s.intermediate * kF32, "gate|up activations" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&activation_, t * s.intermediate * kBf16, "MLP activations" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&ids_, t * sizeof(int32_t), "token ids" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&cos_, t * (s.head_dim / 2) * sizeof(float), "RoPE cos" + rows));
+  DUO_RETURN_IF_ERROR(Alloc(&sin_, t * (s.head_dim / 2) * sizeof(float), "RoPE sin" + rows));
+  scratch_tokens_ = tokens;
+  return Status::Ok();
+}
+
+Status CudaModel::CheckSequence(int sequence, const char* what) const {
+  if (sequence < 0 || sequence >= options_.max_sequences) {
+    return Status::Error(std::string(what) + ": sequence " + std::to_string(sequence) + " is outside [0, " +
+                         std::to_string(options_.max_sequences) + ")");
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::UploadWeight(WeightKind kind, int layer, const uint16_t* data, std::size_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  const bool per_layer = kind != WeightKind::kEmbed && kind != WeightKind::kFinalNorm && kind != WeightKind::kLmHead;
+  if (per_layer && (layer < 0 || layer >= shape_.num_layers)) {
+    return Status::Error("weight upload: layer " + std::to_string(layer) + " is outside [0, " +
+                         std::to_string(shape_.num_layers) + ")");
+  }
+  DeviceAllocation* target = nullptr;
+  switch (kind) {
+    case WeightKind::kEmbed: target = &embed_; break;
+    case WeightKind::kFinalNorm: target = &final_norm_; break;
+    case WeightKind::kLmHead:
+      if (shape_.tied_embeddings) return Status::Error("weight upload: lm_head is tied to embed_tokens in this model");
+      target = &lm_head_;
+      break;
+    case WeightKind::kInputNorm: target = &layers_[layer].input_norm; break;
+    case WeightKind::kQkv: target = &layers_[layer].qkv; break;
+    case WeightKind::kO: target = &layers_[layer].o; break;
+    case WeightKind::kPostNorm: target = &layers_[layer].post_norm; break;
+    case WeightKind::kGateUp: target = &layers_[layer].gate_up; break;
+    case WeightKind::kDown: target = &layers_[layer].down; break;
+    default: return Status::Error("weight upload: unknown weight kind " + std::to_string(static_cast<int>(kind)));
+  }
+  if (count * kBf16 != target->bytes()) {
+    return Status::Error("weight upload: kind " + std::to_string(static_cast<int>(kind)) + " of " + Layer(layer) +
+                         " expects " + std::to_string(target->bytes() / kBf16) + " values, got " + std::to_string(count));
+  }
+  DUO_RETURN_IF_ERROR(Status::Cuda(cudaMemcpyAsync(target->As<void>(), data, target->bytes(), cudaMemcpyHostToDevice, stream_),
+                                   "cudaMemcpyAsync(weight)"));
+  return Status::Cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(weight upload)");
+}
+
+Status CudaModel::FillRandomWeights(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  uint64_t stream_seed = seed * 1000003ull;
+  // Matrices uniform in ±0.02 (HF's init std), norm weights 1 ± 0.02: activations stay O(1).
+  const auto fill = [&](DeviceAllocation& a, float scale, float offset) {
+    return Status::Cuda(
+        LaunchFillRandomBf16(a.As<__nv_bfloat16>(), a.bytes() / kBf16, ++stream_seed, scale, offset, stream_),
+        "fill_random kernel");
+  };
+  DUO_RETURN_IF_ERROR(fill(embed_, 0.02f, 0.0f));
+  DUO_RETURN_IF_ERROR(fill(final_norm_, 0.02f, 1.0f));
+  if (!shape_.tied_embeddings) DUO_RETURN_IF_ERROR(fill(lm_head_, 0.02f, 0.0f));
+  for (LayerWeights& w : layers_) {
+    DUO_RETURN_IF_ERROR(fill(w.input_norm, 0.02f, 1.0f));
+    DUO_RETURN_IF_ERROR(fill(w.qkv, 0.02f, 0.0f));
+    DUO_RETURN_IF_ERROR(fill(w.o, 0.02f, 0.0f));
+    DUO_RETURN_IF_ERROR(fill(w.post_norm, 0.02f, 1.0f));
+    DUO_RETURN_IF_ERROR(fill(w.gate_up, 0.02f, 0.0f));
+    DUO_RETURN_IF_ERROR(fill(w.down, 0.02f, 0.0f));
+  }
+  return Status::Cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(random weights)");
+}
+
+Status CudaModel::Forward(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos, const float* sin,
+                          bool all_logits, float* logits) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, "forward"));
+  Sequence& sequence = sequences_[sequence_index];
+  if (start == 0) {
+    sequence.length = 0;
+    sequence.broken.clear();
+  } else if (start != sequence.length) {
+    return Status::Error("forward: sequence " + std::to_string(sequence_index) + " holds " +
+                         std::to_string(sequence.length) + " tokens, the call assumes " + std::to_string(start));
+  }
+  if (!sequence.broken.empty()) {
+    return Status::Error("forward: sequence " + std::to_string(sequence_index) +
+                         " was left inconsistent by a failed forward (" + sequence.broken + "); reset it first");
+  }
+  if (tokens < 1) return Status::Error("forward: no tokens given");
+  for (int t = 0; t < tokens; ++t) {
+    if (ids[t] < 0 || ids[t] >= shape_.vocab) {
+      return Status::Error("forward: token id " + std::to_string(ids[t]) + " at index " + std::to_string(t) +
+                           " is outside the vocabulary [0, " + std::to_string(shape_.vocab) + ")");
+    }
+  }
+  if (static_cast<int64_t>(start) + tokens > options_.max_tokens) {
+    return Status::Error("forward: " + std::to_string(start) + " cached + " + std::to_string(tokens) +
+                         " new tokens exceed the capacity of maxTokens = " + std::to_string(options_.max_tokens));
+  }
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  DUO_RETURN_IF_ERROR(EnsureScratch(tokens));
+  const int rows = all_logits ? tokens : 1;
+  const std::size_t logits_bytes = static_cast<std::size_t>(rows) * shape_.vocab * sizeof(float);
+  if (logits_.bytes() < logits_bytes) DUO_RETURN_IF_ERROR(Alloc(&logits_, logits_bytes, "logits"));
+
+  const std::size_t half = shape_.head_dim / 2;
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(ids_.As<void>(), ids, tokens * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(cos_.As<void>(), cos, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(sin_.As<void>(), sin, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), tokens,
+                                                      shape_.hidden, residual_.As<float>(), stream_),
+                                   "embedding kernel"));
+  // From here on the caches change: a failure leaves the sequence marked for reset.
+  const Status status = [&]() -> Status {
+    DUO_RETURN_IF_ERROR(RunLayers(sequence, tokens, start));
+    // normed_ holds the final norm of every row; lm_head reads the rows asked for, in fp32.
+    const __nv_bfloat16* head_input =
+        normed_.As<__nv_bfloat16>() + (all_logits ? 0 : static_cast<std::size_t>(tokens - 1) * shape_.hidden);
+    const __nv_bfloat16* head = shape_.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
+    DUO_RETURN_IF_ERROR(gemm_->Run(head_input, head, logits_.As<void>(), GemmOutput::kF32, rows, shape_.vocab,
+                                   shape_.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        cudaMemcpyAsync(logits, logits_.As<void>(), logits_bytes, cudaMemcpyDeviceToHost, stream_), "copy logits"));
+    return Status::Cuda(cudaStreamSynchronize(stream_), "forward (cudaStreamSynchronize)");
+  }();
+  if (!status.ok()) {
+    sequence.broken = status.message();
+    return status;
+  }
+  sequence.length = start + tokens;
+  UpdateSnapshot();
+  return Status::Ok();
+}
+
+Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
+  const ModelShape& s = shape_;
+  const int d = s.head_dim;
+  const int window = policy_.sink + policy_.recent;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  float* residual = residual_.As<float>();
+  __nv_bfloat16* normed = normed_.As<__nv_bfloat16>();
+  float* qkv32 = qkv32_.As<float>();
+  __nv_bfloat16* qkv = qkv_.As<__nv_bfloat16>();
+  __nv_bfloat16* attention = attention_.As<__nv_bfloat16>();
+  float* delta = delta_.As<float>();
+  float* gate_up = gate_up_.As<float>();
+  __nv_bfloat16* activation = activation_.As<__nv_bfloat16>();
+
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, nullptr, layers_[0].input_norm.As<__nv_bfloat16>(),
+                                                         tokens, s.hidden, s.rms_eps, normed, stream_),
+                                   "rms_norm kernel"));
+  for (int l = 0; l < s.num_layers; ++l) {
+    const LayerWeights& w = layers_[l];
+    const LayerCache& cache = sequence.layers[l];
+    const int fr = RetrievalHeads(l);
+    DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.qkv.As<__nv_bfloat16>(), qkv32, GemmOutput::kF32, tokens, QkvWidth(),
+                                   s.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchRopeF32(qkv32, tokens, s.num_q_heads, s.num_kv_heads, d, cos_.As<float>(),
+                                                   sin_.As<float>(), qkv, stream_),
+                                     "rope kernel (" + Layer(l) + ")"));
+    const int streaming_len = std::min(start, window);
+    // The split-K decode kernel covers head_dim 32/64/128; the tiny head_dim-16 test models decode
+    // through the prefill kernel, which is exact for a chunk of one token too.
+    if (tokens == 1 && d != 16) {
+      DecodeAttentionArgs args{};
+      args.qkv = qkv;
+      args.retrieval_k = cache.retrieval_k;
+      args.retrieval_v = cache.retrieval_v;
+      args.retrieval_len = start;
+      args.streaming_k = cache.streaming_k;
+      args.streaming_v = cache.streaming_v;
+      args.streaming_len = streaming_len;
+      args.num_q_heads = s.num_q_heads;
+      args.num_kv_heads = s.num_kv_heads;
+      args.num_retrieval_kv_heads = fr;
+      args.head_dim = d;
+      args.scale = scale;
+      args.out = attention;
+      DUO_RETURN_IF_ERROR(Status::Cuda(
+          LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
+          "decode attention kernel (" + Layer(l) + ")"));
+    } else {
+      PrefillAttentionArgs args{};
+      args.qkv = qkv;
+      args.tokens = tokens;
+      args.retrieval_k = cache.retrieval_k;
+      args.retrieval_v = cache.retrieval_v;
+      args.retrieval_len = start;
+      args.streaming_k = cache.streaming_k;
+      args.streaming_v = cache.streaming_v;
+      args.streaming_len = streaming_len;
+      args.num_q_heads = s.num_q_heads;
+      args.num_kv_heads = s.num_kv_heads;
+      args.num_retrieval_kv_heads = fr;
+      args.head_dim = d;
+      args.scale = scale;
+      args.out = attention;
+      DUO_RETURN_IF_ERROR(
+          Status::Cuda(LaunchPrefillAttention(args, stream_), "prefill attention kernel (" + Layer(l) + ")"));
+    }
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchKvAppend(qkv, tokens, start, s.num_q_heads, s.num_kv_heads, fr, d,
+                                                    cache.retrieval_k, cache.retrieval_v, cache.streaming_k,
+                                                    cache.streaming_v, policy_.sink, policy_.recent, stream_),
+                                     "kv_append kernel (" + Layer(l) + ")"));
+    DUO_RETURN_IF_ERROR(gemm_->Run(attention, w.o.As<__nv_bfloat16>(), delta, GemmOutput::kF32, tokens, s.hidden,
+                                   s.num_q_heads * d, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, delta, w.post_norm.As<__nv_bfloat16>(), tokens,
+                                                           s.hidden, s.rms_eps, normed, stream_),
+                                     "residual + rms_norm kernel (" + Layer(l) + ")"));
+    DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), gate_up, GemmOutput::kF32, tokens,
+                                   2 * s.intermediate, s.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluF32(gate_up, tokens, s.intermediate, activation, stream_),
+                                     "swiglu kernel (" + Layer(l) + ")"));
+    DUO_RETURN_IF_ERROR(gemm_->Run(activation, w.down.As<__nv_bfloat16>(), delta, GemmOutput::kF32, tokens, s.hidden,
+                                   s.intermediate, stream_));
+    const __nv_bfloat16* next_norm = l + 1 < s.num_layers ? layers_[l + 1].input_norm.As<__nv_bfloat16>()
+                                                          : final_norm_.As<__nv_bfloat16>();
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        LaunchResidualRmsNorm(residual, delta, next_norm, tokens, s.hidden, s.rms_eps, normed, stream_),
+        "residual + rms_norm kernel (" + Layer(l) + ")"));
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::Reset(int sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(CheckSequence(sequence, "reset"));
+  sequences_[sequence].length = 0;
+  sequences_[sequence].broken.clear();
+  UpdateSnapshot();
+  return Status::Ok();
+}
+
+Status CudaModel::FillSyntheticCache(int sequence_index, int length, uint64_t seed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, "fillSyntheticCache"));
+  if (length < 0 || length > options_.max_tokens) {
+    return Status::Error("fillSyntheticCache: length " + std::to_string(length) + " must be in [0, " +
+                         std::to_string(options_.max_tokens) + "]");
+  }
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  Sequence& sequence = sequences_[sequence_index];
+  // Keys/values of magnitude ~1 like real post-RoPE states; every slot written, used or not.
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchFillRandomBf16(sequence.retrieval.As<__nv_bfloat16>(),
+                                                        sequence.retrieval.bytes() / kBf16, seed * 2 + 1, 1.0f, 0.0f,
+                                                        stream_),
+                                   "fill_random kernel (retrieval cache)"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchFillRandomBf16(sequence.streaming.As<__nv_bfloat16>(),
+                                                        sequence.streaming.bytes() / kBf16, seed * 2 + 2, 1.0f, 0.0f,
+                                                        stream_),
+                                   "fill_random kernel (streaming cache)"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(synthetic cache)"));
+  sequence.length = length;
+  sequence.broken.clear();
+  UpdateSnapshot();
+  return Status::Ok();
+}
+
+int CudaModel::Length(int sequence) const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (sequence < 0 || sequence >= static_cast<int>(lengths_snapshot_.size())) return -1;
+  return lengths_snapshot_[sequence];
+}
+
+ModelMemory CudaModel::Memory() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return memory_snapshot_;
+}
+
+void CudaModel::UpdateSnapshot() {
+  ModelMemory memory;
+  memory.weight_bytes = embed_.bytes() + final_norm_.bytes() + lm_head_.bytes();
+  for (const LayerWeights& w : layers_) {
+    memory.weight_bytes +=
+        w.input_norm.bytes() + w.qkv.bytes() + w.o.bytes() + w.post_norm.bytes() + w.gate_up.bytes() + w.down.bytes();
+  }
+  std::vector<int> lengths;
+  for (const Sequence& sequence : sequences_) {
+    memory.retrieval_cache_bytes += sequence.retrieval.bytes();
+    memory.streaming_cache_bytes += sequence.streaming.bytes();
+    lengths.push_back(sequence.length);
+  }
+  memory.scratch_bytes = residual_.bytes() + normed_.bytes() + delta_.bytes() + qkv32_.bytes() + qkv_.bytes() + attention_.bytes() +
+                         gate_up_.bytes() + activation_.bytes() + logits_.bytes() + ids_.bytes() + cos_.bytes() +
+                         sin_.bytes() + decode_workspace_.bytes();
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  memory_snapshot_ = memory;
+  lengths_snapshot_ = std::move(lengths);
+}
+
+}  // namespace duo

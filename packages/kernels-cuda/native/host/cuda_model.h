@@ -1,0 +1,161 @@
+// One bf16 Llama/Mistral decoder resident on one GPU under a DuoAttention policy: weights, the KV
+// caches of every sequence (preallocated for maxTokens), scratch, and the forward pass that runs
+// every layer without returning to the host. Plain C++ (no Node-API) so the checks can drive it too.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "host/device_allocation.h"
+#include "host/gemm.h"
+#include "host/status.h"
+
+namespace duo {
+
+/** The architecture numbers the kernels need (HF config names in comments). */
+struct ModelShape {
+  int num_layers = 0;        // num_hidden_layers
+  int hidden = 0;            // hidden_size
+  int num_q_heads = 0;       // num_attention_heads
+  int num_kv_heads = 0;      // num_key_value_heads
+  int head_dim = 0;          // head_dim
+  int intermediate = 0;      // intermediate_size
+  int vocab = 0;             // vocab_size
+  float rms_eps = 1e-5f;     // rms_norm_eps
+  bool tied_embeddings = false;  // tie_word_embeddings: lm_head is embed_tokens
+};
+
+/** The policy as the kernels see it: retrieval KV heads per layer (a prefix after reordering). */
+struct PolicyShape {
+  std::vector<int> retrieval_kv_heads;  // [num_layers]
+  int sink = 0;                         // S
+  int recent = 0;                       // R
+};
+
+struct ModelOptions {
+  int device = 0;
+  int max_tokens = 0;     // per sequence
+  int max_sequences = 1;
+};
+
+/** Which weight tensor an upload is for. Shapes are bf16, row-major, heads already reordered. */
+enum class WeightKind : int {
+  kEmbed = 0,      // [vocab, hidden]
+  kFinalNorm = 1,  // [hidden]
+  kLmHead = 2,     // [vocab, hidden] (absent when tied)
+  kInputNorm = 3,  // per layer [hidden]
+  kQkv = 4,        // per layer [(Hq + 2 Hkv) d, hidden]: q rows, then k rows, then v rows
+  kO = 5,          // per layer [hidden, Hq d]
+  kPostNorm = 6,   // per layer [hidden]
+  kGateUp = 7,     // per layer [2 m, hidden]: gate rows, then up rows
+  kDown = 8,       // per layer [hidden, m]
+};
+
+/** Device bytes by purpose. */
+struct ModelMemory {
+  std::size_t weight_bytes = 0;
+  std::size_t retrieval_cache_bytes = 0;  // allocated, all sequences
+  std::size_t streaming_cache_bytes = 0;  // allocated, all sequences
+  std::size_t scratch_bytes = 0;
+};
+
+class CudaModel {
+ public:
+  /** Validates the shapes, selects the device and allocates weights, caches and decode scratch. */
+  static Status Create(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options,
+                       std::unique_ptr<CudaModel>* out);
+  ~CudaModel();
+  CudaModel(const CudaModel&) = delete;
+  CudaModel& operator=(const CudaModel&) = delete;
+
+  /** Copies one weight tensor (bf16 bits) to the device; `layer` is ignored for model-level kinds. */
+  Status UploadWeight(WeightKind kind, int layer, const uint16_t* data, std::size_t count);
+
+  /** Benchmarks: every weight seeded-random on the device (norm weights near 1), none from the host. */
+  Status FillRandomWeights(uint64_t seed);
+
+  /**
+   * Appends `tokens` ids of `sequence` at positions start..start+tokens-1 and writes float32
+   * logits of the last row (or every row with all_logits) to `logits` ([rows, vocab]).
+   * cos/sin: [tokens, head_dim/2] f32 for those positions, RoPE attention scaling included.
+   * `start` is the caller's idea of the sequence length: 0 starts the sequence afresh (whatever it
+   * held), anything else must equal its current length. Ids must be in [0, vocab) and
+   * start + tokens <= max_tokens (checked, with the numbers).
+   */
+  Status Forward(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin, bool all_logits,
+                 float* logits);
+
+  /** Forgets a sequence (its cache memory stays reserved). */
+  Status Reset(int sequence);
+
+  /** Benchmarks: the sequence holds `length` tokens of seeded-random keys/values, as after a prefill. */
+  Status FillSyntheticCache(int sequence, int length, uint64_t seed);
+
+  int Length(int sequence) const;
+  ModelMemory Memory() const;
+  const ModelShape& shape() const { return shape_; }
+
+ private:
+  struct LayerWeights {
+    DeviceAllocation input_norm, qkv, o, post_norm, gate_up, down;
+  };
+  struct LayerCache {
+    __nv_bfloat16* retrieval_k = nullptr;  // [max_tokens, Fr, d]
+    __nv_bfloat16* retrieval_v = nullptr;
+    __nv_bfloat16* streaming_k = nullptr;  // [S + R, Fs, d]
+    __nv_bfloat16* streaming_v = nullptr;
+  };
+  struct Sequence {
+    DeviceAllocation retrieval;  // every layer's retrieval K and V
+    DeviceAllocation streaming;  // every layer's streaming K and V
+    std::vector<LayerCache> layers;
+    int length = 0;
+    // Set when a forward failed after writing into the caches: the ring slots may hold tokens past
+    // `length`, so the sequence must be reset before it is used again.
+    std::string broken;
+  };
+
+  CudaModel(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options);
+  Status Allocate();
+  Status EnsureScratch(int tokens);
+  Status CheckSequence(int sequence, const char* what) const;
+  int QkvWidth() const { return (shape_.num_q_heads + 2 * shape_.num_kv_heads) * shape_.head_dim; }
+  int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
+  int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
+  Status Alloc(DeviceAllocation* allocation, std::size_t bytes, const std::string& what);
+  Status RunLayers(Sequence& sequence, int tokens, int start);
+
+  ModelShape shape_;
+  PolicyShape policy_;
+  ModelOptions options_;
+  int num_sms_ = 0;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Gemm> gemm_;
+  std::mutex mutex_;  // one call at a time per model (calls come from libuv worker threads)
+  // Lengths and memory as of the end of the last call, readable while a forward runs (the JS thread
+  // asks for them without waiting on the GPU).
+  mutable std::mutex stats_mutex_;
+  std::vector<int> lengths_snapshot_;
+  ModelMemory memory_snapshot_;
+  void UpdateSnapshot();
+
+  DeviceAllocation embed_, final_norm_, lm_head_;
+  std::vector<LayerWeights> layers_;
+  std::vector<Sequence> sequences_;
+
+  // Scratch for up to scratch_tokens_ rows.
+  int scratch_tokens_ = 0;
+  DeviceAllocation residual_, normed_, qkv32_, qkv_, attention_, delta_, gate_up_, activation_, logits_;
+  DeviceAllocation ids_, cos_, sin_;
+  DeviceAllocation decode_workspace_;
+  std::size_t decode_workspace_bytes_ = 0;
+};
+
+}  // namespace duo
