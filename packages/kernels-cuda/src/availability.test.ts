@@ -14,7 +14,14 @@ function cudaError(name: string, message: string, driverVersion = 0): Error {
 
 function fakeBinding(deviceInfo: () => Promise<NativeDeviceInfo>): NativeBinding {
   const unused = () => Promise.reject(new Error('not used'));
-  return { abiVersion: 1, cudaRuntimeVersion: 13000, deviceInfo, rmsNorm: unused, rmsNormF32: unused };
+  return {
+    abiVersion: 2,
+    cudaRuntimeVersion: 13000,
+    deviceInfo,
+    rmsNorm: unused,
+    rmsNormF32: unused,
+    createModel: unused,
+  };
 }
 
 const h100 = {

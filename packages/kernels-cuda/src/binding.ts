@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon ABI this TypeScript expects; native/addon.cc's kAbiVersion must match. */
-export const EXPECTED_ABI_VERSION = 1;
+export const EXPECTED_ABI_VERSION = 2;
 
 /** One CUDA device as the addon reports it. */
 export interface NativeDeviceRecord {
@@ -43,6 +43,12 @@ export interface NativeBinding {
     cols: number,
     eps: number,
   ): Promise<Uint16Array>;
+  /** Allocates a model's weights and caches on `options.device`; rejects naming what did not fit. */
+  createModel(
+    shape: NativeModelShape,
+    policy: NativePolicyShape,
+    options: NativeModelOptions,
+  ): Promise<NativeModel>;
   /** input: [rows, cols] f32; weight: [cols] f32; resolves to [rows, cols] f32. */
   rmsNormF32(
     input: Float32Array,
@@ -53,13 +59,106 @@ export interface NativeBinding {
   ): Promise<Float32Array>;
 }
 
+/** Architecture numbers of a model as `createModel` takes them (HF config names, camelCase). */
+export interface NativeModelShape {
+  readonly numLayers: number;
+  readonly hiddenSize: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly intermediateSize: number;
+  readonly vocabSize: number;
+  readonly rmsNormEps: number;
+  readonly tieWordEmbeddings: boolean;
+}
+
+/** The policy as the kernels see it: retrieval KV heads per layer, a prefix after reordering. */
+export interface NativePolicyShape {
+  readonly retrievalKvHeads: readonly number[];
+  readonly sinkSize: number;
+  readonly recentSize: number;
+}
+
+export interface NativeModelOptions {
+  readonly device: number;
+  readonly maxTokens: number;
+  readonly maxSequences: number;
+}
+
+/** Device bytes of a NativeModel by purpose. */
+export interface NativeModelMemory {
+  readonly weightBytes: number;
+  readonly retrievalCacheBytes: number;
+  readonly streamingCacheBytes: number;
+  readonly scratchBytes: number;
+}
+
+/**
+ * Which weight `uploadWeight` fills; values match native/host/cuda_model.h's WeightKind. Shapes are
+ * bf16 row-major with heads reordered (retrieval first).
+ */
+export const WeightKind = {
+  /** [vocab, hidden] */
+  embed: 0,
+  /** [hidden] */
+  finalNorm: 1,
+  /** [vocab, hidden]; absent when tied */
+  lmHead: 2,
+  /** per layer [hidden] */
+  inputNorm: 3,
+  /** per layer [(Hq + 2 Hkv) d, hidden]: q rows, k rows, v rows */
+  qkv: 4,
+  /** per layer [hidden, Hq d] */
+  o: 5,
+  /** per layer [hidden] */
+  postNorm: 6,
+  /** per layer [2 m, hidden]: gate rows, up rows */
+  gateUp: 7,
+  /** per layer [hidden, m] */
+  down: 8,
+} as const;
+export type WeightKind = (typeof WeightKind)[keyof typeof WeightKind];
+
+/** One model resident on a GPU (native/model_binding.cc). Every GPU call returns a Promise. */
+export interface NativeModel {
+  uploadWeight(kind: WeightKind, layer: number, data: Uint16Array): Promise<void>;
+  fillRandomWeights(seed: number): Promise<void>;
+  /**
+   * Appends ids at positions start.. (start 0 begins the sequence afresh; otherwise it must equal the
+   * native length). ids [T] i32; cos/sin [T, headDim/2] f32; resolves to [rows, vocab] f32 logits.
+   */
+  forward(
+    sequence: number,
+    start: number,
+    ids: Int32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    allLogits: boolean,
+  ): Promise<Float32Array>;
+  reset(sequence: number): Promise<void>;
+  fillSyntheticCache(sequence: number, length: number, seed: number): Promise<void>;
+  /** Tokens held as of the end of the last finished call. */
+  length(sequence: number): number;
+  memory(): NativeModelMemory;
+  /** Frees the device memory once calls in flight finish; later calls reject. Idempotent. */
+  dispose(): Promise<void>;
+}
+
 /** The outcome of loading the addon. `path` is where it was looked for. */
 export type BindingLoad =
   | { readonly available: true; readonly binding: NativeBinding; readonly path: string }
   | { readonly available: false; readonly reason: string; readonly path: string };
 
-/** Where build:native puts the addon (src/ and dist/ are both one level below the package root). */
+/** Environment variable that points the loader at another build of the addon. */
+export const ADDON_PATH_ENV = 'DUO_KERNELS_ADDON';
+
+/**
+ * Where build:native puts the addon (src/ and dist/ are both one level below the package root),
+ * unless `DUO_KERNELS_ADDON` names another file.
+ */
 export function defaultAddonPath(): string {
+  const fromEnv = process.env[ADDON_PATH_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   return fileURLToPath(new URL('../build/Release/duo_kernels.node', import.meta.url));
 }
 
@@ -78,7 +177,9 @@ function recordedSkipReason(addonPath: string): string | undefined {
 
 function missingFunctions(value: object): string[] {
   const record = value as Record<string, unknown>;
-  return ['deviceInfo', 'rmsNorm', 'rmsNormF32'].filter((name) => typeof record[name] !== 'function');
+  return ['deviceInfo', 'rmsNorm', 'rmsNormF32', 'createModel'].filter(
+    (name) => typeof record[name] !== 'function',
+  );
 }
 
 /** Loads the addon at `path` (uncached). Never throws. */
