@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Run ON THE GPU MACHINE from the repo root (see README.md here for the exact `run` call): unpacks the
-# carried node, builds packages/kernels-cuda's addon with plain cmake against the carried headers,
-# then checks it with gpu-check.mjs (addon vs a JS reference) and torch_rms_norm_check.py (addon vs
-# Hugging Face-style RMSNorm in PyTorch). Results land in $OUT/gpu-results.json and
-# $OUT/torch-compare.json; the build log in $OUT/build.log.
-set -euo pipefail
+# Run ON THE GPU MACHINE from the repo root (see README.md here for the exact `run` call). Unpacks the
+# carried node, builds packages/kernels-cuda (the addon and duo_kernel_checks) with plain cmake
+# against the carried headers, then runs the steps named as arguments (default: checks suite):
+#   rms     gpu-check.mjs + torch_rms_norm_check.py (the one-shot RMSNorm binding vs JS and PyTorch)
+#   checks  duo_kernel_checks --bench: every kernel vs a CPU reference, and its timings/floors
+#   suite   the cuda backend's conformance, greedy-vs-cpu and error tests (bundled, no node_modules)
+#   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
+#   hf      HF transformers' eager decode on the same shape, for comparison
+# Results land in $OUT: build.log, kernel-checks.jsonl, cuda-suite.json, bandwidth.jsonl, cuda-bench.json,
+# hf-bench.json, and the logs of each step. Exit status 0 only if every step passed.
+set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${OUT:-/tmp/duo-gpu-out}"
 mkdir -p "$out"
 cd "$repo"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(checks suite)
 
 xz -dc .carry/node/node.xz > /tmp/node && chmod +x /tmp/node
 export PATH=/tmp:$PATH
-node --version
+echo "node $(node --version); $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
 
 pkg=packages/kernels-cuda
 headers=.carry/native-headers
@@ -21,13 +28,41 @@ start_ns=$(date +%s%N)
   cmake -S "$pkg" -B "$pkg/build" -DCMAKE_BUILD_TYPE=Release \
     -DNODE_API_HEADERS_DIR="$repo/$headers/node-api" \
     -DNODE_ADDON_API_DIR="$repo/$headers/node-addon-api" \
-    -DCMAKE_CUDA_ARCHITECTURES="${DUO_CUDA_ARCHITECTURES:-80;86;89;90}"
+    -DCMAKE_CUDA_ARCHITECTURES="${DUO_CUDA_ARCHITECTURES:-90}"
   cmake --build "$pkg/build" --parallel "$(nproc)"
-} > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
-echo "addon built in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
+} > "$out/build.log" 2>&1 || { tail -60 "$out/build.log"; exit 1; }
+echo "built in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms (architectures ${DUO_CUDA_ARCHITECTURES:-90})"
 
-cases=/tmp/duo-rms-cases
+export DUO_KERNELS_ADDON="$repo/$pkg/build/Release/duo_kernels.node"
+export DUO_FIXTURES_DIR="$repo/packages/core/fixtures"
+export DUO_REPO="$repo"
+export OUT="$out"
 status=0
-node tools/device/gpu-check.mjs "$pkg/build/Release/duo_kernels.node" "$out/gpu-results.json" "$cases" || status=$?
-python3 tools/device/torch_rms_norm_check.py "$cases" "$out/torch-compare.json" || status=$?
+run_step() {
+  local name="$1"
+  shift
+  local t0=$(date +%s%N)
+  "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  echo "== $name: exit $rc in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+  tail -40 "$out/$name.log"
+  [ $rc -eq 0 ] || status=1
+}
+for step in "${steps[@]}"; do
+  case "$step" in
+    rms)
+      run_step rms-node node tools/device/gpu-check.mjs "$DUO_KERNELS_ADDON" "$out/gpu-results.json" /tmp/duo-rms-cases
+      run_step rms-torch python3 tools/device/torch_rms_norm_check.py /tmp/duo-rms-cases "$out/torch-compare.json" ;;
+    checks)
+      # DUO_CHECK_FILTER=<substring> runs only the matching checks.
+      run_step kernel-checks "$pkg/build/Release/duo_kernel_checks" --bench ${DUO_CHECK_FILTER:+--filter "$DUO_CHECK_FILTER"} \
+        --out "$out/kernel-checks.jsonl" ;;
+    suite) run_step cuda-suite node .carry/device-bundle/cuda-suite.mjs ;;
+    bench)
+      run_step bandwidth "$pkg/build/Release/duo_kernel_checks" --bench --filter CopyBandwidth --out "$out/bandwidth.jsonl"
+      run_step cuda-bench node .carry/device-bundle/cuda-bench.mjs ${DUO_BENCH_ARGS:-} ;;
+    hf) run_step hf-bench python3 tools/device/hf_decode_bench.py "$out/hf-bench.json" ;;
+    *) echo "unknown step $step"; status=1 ;;
+  esac
+done
 exit $status
