@@ -3,6 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DuoError } from '@duo-attn/core';
+import { registerCudaBackend } from '@duo-attn/kernels-cuda';
 import { UsageError } from './cli-args.js';
 import { type CliIo, processIo } from './cli-io.js';
 import { BENCH_USAGE, runBench } from './commands/bench.js';
@@ -13,6 +14,10 @@ import { INFO_USAGE, runInfo } from './commands/info.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
+
+// The cuda backend joins core's cpu and reference backends: picked first when a usable GPU and the
+// built addon are there, otherwise skipped with its reason (`--backend cuda` then names it).
+registerCudaBackend();
 
 export const USAGE = `duo — DuoAttention for Node
 

@@ -40,6 +40,16 @@ export function openTokenizer(args: ParsedArgs): Promise<Tokenizer> {
   return loadTokenizer(modelDirectory(args));
 }
 
+/**
+ * `policy` with the KV cache dtype `backend` keeps: the CLI's policies name no dtype of their own,
+ * so each backend runs them with its native caches (fp32 on cpu/reference, bf16 on cuda).
+ */
+export function policyForBackend(policy: KvCachePolicy, backend: Backend): KvCachePolicy {
+  const dtypes = backend.capabilities.kvCacheDtypes;
+  if (dtypes.includes(policy.cacheDtype) || dtypes[0] === undefined) return policy;
+  return { ...policy, cacheDtype: dtypes[0] };
+}
+
 /** Resolves `--backend` (or the best available one) and loads the model under `policy`. */
 export async function openExecutor(
   args: ParsedArgs,
@@ -48,6 +58,6 @@ export async function openExecutor(
   maxTokens: number,
 ): Promise<{ backend: Backend; executor: Executor }> {
   const backend = await resolveBackend(stringOption(args, 'backend'));
-  const executor = await backend.load(model, policy, { maxTokens });
+  const executor = await backend.load(model, policyForBackend(policy, backend), { maxTokens });
   return { backend, executor };
 }

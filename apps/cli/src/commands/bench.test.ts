@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../test/run-cli.js';
 
@@ -52,4 +53,21 @@ describe('duo bench', () => {
     expect((await runCli('bench', 'decode', '--shape', 'toy', '--policy', 'duo:2')).stderr).toMatch(/duo:R/);
     expect((await runCli('bench', 'nap', '--shape', 'toy')).code).toBe(2);
   }, 120_000);
+
+  // Without a GPU (every CI machine) the cuda backend is registered but unavailable: asking for it
+  // names why, before any model is built.
+  it.skipIf(existsSync('/dev/nvidiactl'))('--backend cuda without a GPU fails with the reason', async () => {
+    const run = await runCli(
+      'bench',
+      'decode',
+      '--backend',
+      'cuda',
+      '--shape',
+      'llama3-8b',
+      '--contexts',
+      '8192',
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/backend "cuda" is unavailable: .*(addon|driver|GPU|CUDA)/);
+  });
 });

@@ -7,13 +7,16 @@ import { join, resolve } from 'node:path';
 import {
   createCpuBackend,
   createRandomModel,
+  type Executor,
   fullPolicy,
   type KvCachePolicy,
   loadModel,
+  type ModelConfig,
   type ModelSource,
   measureMatmulFloor,
   planMemory,
   policyFromMask,
+  randomModelConfig,
   resolveBackend,
   streamingPolicy,
 } from '@duo-attn/core';
@@ -28,6 +31,7 @@ import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
+import { policyForBackend } from '../model-options.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
@@ -40,6 +44,8 @@ memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
 retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
 pattern. --out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
+Backends: the best available by default (cuda when a GPU and the built addon are there, else cpu);
+--backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
 `;
 
 export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
@@ -89,28 +95,31 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   const patternDir = stringOption(args, 'pattern');
 
   io.stderr(`preparing ${modelDir ?? `random ${shape} weights`}\n`);
-  const model: ModelSource =
-    modelDir !== undefined
-      ? await loadModel(modelDir)
-      : createRandomModel({
-          ...MODEL_SHAPES[shape as keyof typeof MODEL_SHAPES],
-          seed,
-          maxPositionEmbeddings: 1 << 20,
-        });
-  const { config } = model;
+  const shapeOptions =
+    shape === undefined
+      ? undefined
+      : { ...MODEL_SHAPES[shape as keyof typeof MODEL_SHAPES], seed, maxPositionEmbeddings: 1 << 20 };
+  // Random weights are built on the host only for backends that need them: the cuda backend makes
+  // them on the device (an 8B shape would be 32 GB of float32 here).
+  let hostModel: ModelSource | undefined = modelDir !== undefined ? await loadModel(modelDir) : undefined;
+  const hostWeights = (): ModelSource => {
+    hostModel ??= createRandomModel(shapeOptions);
+    return hostModel;
+  };
+  const config = hostModel?.config ?? randomModelConfig(shapeOptions);
   const gates =
     patternDir !== undefined
       ? (await readPattern(patternDir, { numLayers: config.numLayers, numKvHeads: config.numKvHeads })).alpha
       : generatePattern({ numLayers: config.numLayers, numKvHeads: config.numKvHeads, seed }).alpha;
-  const policies = policyNames.map((name) => ({
-    name,
-    policy: policyFor(name, config, gates, sinkSize, recentSize),
-  }));
   const backendName = stringOption(args, 'backend');
   const backend =
     threads !== undefined && (backendName ?? 'cpu') === 'cpu'
       ? createCpuBackend({ threads })
       : await resolveBackend(backendName);
+  const policies = policyNames.map((name) => ({
+    name,
+    policy: policyForBackend(policyFor(name, config, gates, sinkSize, recentSize), backend),
+  }));
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
   const results: {
     policy: string;
@@ -121,9 +130,14 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   }[] = [];
   for (const { name, policy } of policies) {
     io.stderr(`${backend.name} backend, policy ${name}\n`);
-    const executor = await backend.load(model, policy, { maxTokens });
+    const executor =
+      hostModel === undefined && isSyntheticLoader(backend)
+        ? await backend.loadSynthetic(config, policy, { maxTokens }, seed)
+        : await backend.load(hostWeights(), policy, { maxTokens });
     try {
-      const plan = planMemory(config, policy, { weightDtype: 'fp32' });
+      const plan = planMemory(config, policy, {
+        weightDtype: backend.capabilities.computeDtypes.includes('fp32') ? 'fp32' : 'bf16',
+      });
       if (mode === 'prefill') {
         const measurements = await benchmarkPrefill(executor, {
           promptLength,
@@ -162,7 +176,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   }
   const floor =
     mode === 'decode' && backend.name === 'cpu'
-      ? await measureMatmulFloor(model, { threads: threads ?? Math.max(1, cpus().length) })
+      ? await measureMatmulFloor(hostWeights(), { threads: threads ?? Math.max(1, cpus().length) })
       : undefined;
   const report = {
     command: `duo bench ${argv.join(' ')}`,
@@ -219,6 +233,20 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     io.stderr(`wrote ${resolve(out)}: results.json and ${mode}.svg\n`);
   }
   printJson(io, report);
+}
+
+/** Backends that can build a random-weight model on their own device (the cuda backend). */
+interface SyntheticLoader {
+  loadSynthetic(
+    config: ModelConfig,
+    policy: KvCachePolicy,
+    options: { maxTokens: number },
+    seed?: number,
+  ): Promise<Executor>;
+}
+
+function isSyntheticLoader(backend: object): backend is SyntheticLoader {
+  return typeof (backend as Partial<SyntheticLoader>).loadSynthetic === 'function';
 }
 
 function policyFor(
