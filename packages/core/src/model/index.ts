@@ -58,6 +58,8 @@ export {
   ropeFrequencies,
   rotateHalfInPlace,
 } from './rope.js';
+export type { RopeAngles } from './rope-angle-table.js';
+export { RopeAngleTable } from './rope-angle-table.js';
 export type { TensorInfo } from './safetensors.js';
 export { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsCheckpoint } from './safetensors.js';
 export { SafetensorsFile } from './safetensors-file.js';

@@ -71,16 +71,19 @@ export function randomModelConfig(options: RandomModelSourceOptions = {}): Model
  */
 export function createRandomModel(options: RandomModelSourceOptions = {}): ModelSource {
   const random = mulberry32(options.seed ?? 1);
-  const numLayers = options.numLayers ?? 2;
-  const hiddenSize = options.hiddenSize ?? 32;
-  const numHeads = options.numHeads ?? 4;
-  const numKvHeads = options.numKvHeads ?? 2;
-  const headDim = options.headDim ?? hiddenSize / numHeads;
-  const intermediateSize = options.intermediateSize ?? 48;
-  const vocabSize = options.vocabSize ?? 64;
-  const attentionBias = options.attentionBias ?? false;
-  const mlpBias = options.mlpBias ?? false;
-  const tieWordEmbeddings = options.tieWordEmbeddings ?? false;
+  const config = randomModelConfig(options);
+  const {
+    numLayers,
+    hiddenSize,
+    numHeads,
+    numKvHeads,
+    headDim,
+    intermediateSize,
+    vocabSize,
+    attentionBias,
+    mlpBias,
+    tieWordEmbeddings,
+  } = config;
   const sharpness = options.attentionSharpness ?? 2;
 
   const uniform = (length: number, scale: number, offset = 0): Float32Array => {
@@ -90,8 +93,6 @@ export function createRandomModel(options: RandomModelSourceOptions = {}): Model
   };
   const matrix = (rows: number, columns: number, gain = 1): Float32Array =>
     uniform(rows * columns, gain * Math.sqrt(3 / columns));
-
-  const config = randomModelConfig(options);
 
   const embedTokens = uniform(vocabSize * hiddenSize, 1);
   const layers: LayerWeights[] = [];

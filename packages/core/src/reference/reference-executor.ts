@@ -5,9 +5,9 @@ import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '.
 import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
 import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-types.js';
 import { dynamicRopeLength } from '../model/rope.js';
+import { RopeAngleTable } from '../model/rope-angle-table.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { applyRope, dot, linear, rmsNorm, silu } from './reference-math.js';
-import { RopeAngleTable } from './rope-angles.js';
 import { type CacheShape, SequenceCache } from './sequence-cache.js';
 
 /** Everything the executor needs, already validated and reordered by the backend. */

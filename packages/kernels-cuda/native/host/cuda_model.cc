@@ -334,8 +334,8 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
     const int streaming_len = std::min(start, window);
     // The split-K decode kernel covers head_dim 32/64/128; the tiny head_dim-16 test models decode
     // through the prefill kernel, which is exact for a chunk of one token too.
-    if (tokens == 1 && d != 16) {
-      DecodeAttentionArgs args{};
+    // Both kernels take the same description of the layer's caches and this call's q|k|v.
+    const auto describe = [&](auto& args) {
       args.qkv = qkv;
       args.retrieval_k = cache.retrieval_k;
       args.retrieval_v = cache.retrieval_v;
@@ -349,25 +349,17 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
       args.head_dim = d;
       args.scale = scale;
       args.out = attention;
+    };
+    if (tokens == 1 && d != 16) {
+      DecodeAttentionArgs args{};
+      describe(args);
       DUO_RETURN_IF_ERROR(Status::Cuda(
           LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
           "decode attention kernel (" + Layer(l) + ")"));
     } else {
       PrefillAttentionArgs args{};
-      args.qkv = qkv;
+      describe(args);
       args.tokens = tokens;
-      args.retrieval_k = cache.retrieval_k;
-      args.retrieval_v = cache.retrieval_v;
-      args.retrieval_len = start;
-      args.streaming_k = cache.streaming_k;
-      args.streaming_v = cache.streaming_v;
-      args.streaming_len = streaming_len;
-      args.num_q_heads = s.num_q_heads;
-      args.num_kv_heads = s.num_kv_heads;
-      args.num_retrieval_kv_heads = fr;
-      args.head_dim = d;
-      args.scale = scale;
-      args.out = attention;
       DUO_RETURN_IF_ERROR(
           Status::Cuda(LaunchPrefillAttention(args, stream_), "prefill attention kernel (" + Layer(l) + ")"));
     }

@@ -2,6 +2,8 @@
 // L1/L2), grid-stride loops elsewhere. Correctness over cleverness; they move a few MB per decode step.
 #include "kernels/fp32_activations.cuh"
 
+#include "kernels/rms_norm.cuh"  // rms_norm_detail::BlockSum
+
 namespace duo {
 namespace {
 
@@ -14,21 +16,6 @@ __global__ void EmbeddingF32Kernel(const __nv_bfloat16* __restrict__ table, cons
     float* out = residual + static_cast<int64_t>(t) * hidden;
     for (int j = threadIdx.x; j < hidden; j += blockDim.x) out[j] = __bfloat162float(row[j]);
   }
-}
-
-__device__ __forceinline__ float BlockSum(float value, float* scratch) {
-  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  if (lane == 0) scratch[warp] = value;
-  __syncthreads();
-  if (warp == 0) {
-    value = lane < static_cast<int>(blockDim.x >> 5) ? scratch[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
-    if (lane == 0) scratch[0] = value;
-  }
-  __syncthreads();
-  return scratch[0];
 }
 
 __global__ void ResidualRmsNormKernel(float* __restrict__ residual, const float* __restrict__ delta,
@@ -46,7 +33,7 @@ __global__ void ResidualRmsNormKernel(float* __restrict__ residual, const float*
     }
     sum += x * x;
   }
-  const float inv = rsqrtf(BlockSum(sum, scratch) / static_cast<float>(hidden) + eps);
+  const float inv = rsqrtf(rms_norm_detail::BlockSum(sum, scratch) / static_cast<float>(hidden) + eps);
   __nv_bfloat16* out = normed + offset;
   for (int j = threadIdx.x; j < hidden; j += blockDim.x) {
     out[j] = __float2bfloat16_rn(__bfloat162float(weight[j]) * (r[j] * inv));

@@ -15,9 +15,7 @@ import {
   type KvCachePolicy,
   type MemoryReport,
   type ModelConfig,
-  type RopeFrequencies,
-  ropeCosSin,
-  ropeFrequencies,
+  RopeAngleTable,
 } from '@duo-attn/core';
 import type { NativeModel } from '../binding.js';
 import { CudaRuntimeError } from '../errors.js';
@@ -50,7 +48,7 @@ export class CudaExecutor implements Executor {
   private readonly maxSequences: number;
   private readonly native: NativeModel;
   private readonly sequences: SequenceState[];
-  private readonly fixedFrequencies: RopeFrequencies | undefined;
+  private readonly rope: RopeAngleTable;
   private disposed = false;
 
   constructor(init: CudaExecutorInit) {
@@ -60,8 +58,7 @@ export class CudaExecutor implements Executor {
     this.maxTokens = init.maxTokens;
     this.maxSequences = init.maxSequences;
     this.sequences = Array.from({ length: init.maxSequences }, () => this.freshSequence());
-    const { rope, headDim } = init.config;
-    this.fixedFrequencies = rope.type === 'dynamic' ? undefined : ropeFrequencies(rope, headDim);
+    this.rope = new RopeAngleTable(init.config.rope, init.config.headDim);
   }
 
   private freshSequence(): SequenceState {
@@ -91,18 +88,7 @@ export class CudaExecutor implements Executor {
       config.rope.type === 'dynamic'
         ? dynamicRopeLength(state.ropeLength, start + rows, config.maxPositionEmbeddings)
         : state.ropeLength;
-    const frequencies = this.fixedFrequencies ?? ropeFrequencies(config.rope, config.headDim, ropeLength);
-    const half = config.headDim / 2;
-    const cos = new Float32Array(rows * half);
-    const sin = new Float32Array(rows * half);
-    for (let t = 0; t < rows; t++) {
-      ropeCosSin(
-        frequencies,
-        start + t,
-        cos.subarray(t * half, (t + 1) * half),
-        sin.subarray(t * half, (t + 1) * half),
-      );
-    }
+    const { cos, sin } = this.rope.angles(start, rows, ropeLength);
     const allLogits = options.allLogits ?? false;
     state.busy = true;
     let logits: Float32Array;

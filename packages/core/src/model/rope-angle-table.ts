@@ -1,7 +1,7 @@
 // cos/sin tables for the positions of one forward call, from the model module's RoPE code (HF's
 // float32 rounding), with inverse frequencies computed once unless the RoPE type is dynamic NTK.
-import type { RopeConfig } from '../model/model-types.js';
-import { type RopeFrequencies, ropeCosSin, ropeFrequencies } from '../model/rope.js';
+import type { RopeConfig } from './model-types.js';
+import { type RopeFrequencies, ropeCosSin, ropeFrequencies } from './rope.js';
 
 /** cos and sin of `[rows, headDim/2]` f32, already multiplied by the attention scaling. */
 export interface RopeAngles {
