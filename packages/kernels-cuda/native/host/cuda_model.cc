@@ -158,6 +158,9 @@ Status CudaModel::EnsureScratch(int tokens) {
   const std::size_t t = tokens;
   const std::size_t h = s.hidden;
   const std::string rows = " (" + std::to_string(tokens) + " tokens)";
+  // Allocate() frees a buffer before replacing it: until every buffer has its new size, none may be
+  // trusted, so a failure here leaves the scratch empty (the next call allocates again).
+  scratch_tokens_ = 0;
   // fp32: the residual stream and every GEMM output; bf16: GEMM inputs and q|k|v (fp32_activations.cuh).
   DUO_RETURN_IF_ERROR(Alloc(&residual_, t * h * kF32, "the residual stream" + rows));
   DUO_RETURN_IF_ERROR(Alloc(&normed_, t * h * kBf16, "normalised activations" + rows));
