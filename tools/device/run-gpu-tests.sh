@@ -7,6 +7,7 @@
 #   suite   the cuda backend's conformance, greedy-vs-cpu and error tests (bundled, no node_modules)
 #   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
 #   hf      HF transformers' eager decode on the same shape, for comparison
+#   duo     `duo bench decode --backend cuda --shape llama3-8b` (the bundled CLI), floors included
 # Results land in $OUT: build.log, kernel-checks.jsonl, cuda-suite.json, bandwidth.jsonl, cuda-bench.json,
 # hf-bench.json, and the logs of each step. Exit status 0 only if every step passed.
 set -uo pipefail
@@ -62,6 +63,14 @@ for step in "${steps[@]}"; do
       run_step bandwidth "$pkg/build/Release/duo_kernel_checks" --bench --filter CopyBandwidth --out "$out/bandwidth.jsonl"
       run_step cuda-bench node .carry/device-bundle/cuda-bench.mjs ${DUO_BENCH_ARGS:-} ;;
     hf) run_step hf-bench python3 tools/device/hf_decode_bench.py "$out/hf-bench.json" ;;
+    duo)
+      # The same decode figures through the `duo` CLI itself (bundled): full attention up to 256K (512K
+      # does not fit in 80 GB), DuoAttention 50% / 25% up to 512K.
+      run_step duo-bench-full node .carry/device-bundle/duo.mjs bench decode --backend cuda --shape llama3-8b \
+        --policy full --contexts 8192,32768,131072,262144 --steps 10 --out "$out/duo-bench-full"
+      run_step duo-bench-duo node .carry/device-bundle/duo.mjs bench decode --backend cuda --shape llama3-8b \
+        --policy duo:0.5 --policy duo:0.25 --contexts 8192,32768,131072,262144,524288 --steps 10 \
+        --out "$out/duo-bench-duo" ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 #include <napi.h>
 
+#include "copy_bandwidth_binding.h"
 #include "device_info.h"
 #include "model_binding.h"
 #include "rms_norm_worker.h"
@@ -17,6 +18,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, duo::DeviceInfo, "deviceInfo"));
   exports.Set("rmsNorm", Napi::Function::New(env, duo::RmsNormBf16, "rmsNorm"));
   exports.Set("rmsNormF32", Napi::Function::New(env, duo::RmsNormF32, "rmsNormF32"));
+  exports.Set("measureCopyBandwidth",
+              Napi::Function::New(env, duo::MeasureCopyBandwidthBinding, "measureCopyBandwidth"));
   duo::RegisterModelBinding(env, exports);
   return exports;
 }

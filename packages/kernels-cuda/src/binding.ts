@@ -43,6 +43,11 @@ export interface NativeBinding {
     cols: number,
     eps: number,
   ): Promise<Uint16Array>;
+  /** Device-to-device copy bandwidth (bytes read + written per second), median of 10 timed copies of `bytes`. */
+  measureCopyBandwidth(
+    device: number,
+    bytes: number,
+  ): Promise<{ bytesPerSecond: number; medianMs: number; bytes: number }>;
   /** Allocates a model's weights and caches on `options.device`; rejects naming what did not fit. */
   createModel(
     shape: NativeModelShape,
@@ -177,7 +182,7 @@ function recordedSkipReason(addonPath: string): string | undefined {
 
 function missingFunctions(value: object): string[] {
   const record = value as Record<string, unknown>;
-  return ['deviceInfo', 'rmsNorm', 'rmsNormF32', 'createModel'].filter(
+  return ['deviceInfo', 'rmsNorm', 'rmsNormF32', 'createModel', 'measureCopyBandwidth'].filter(
     (name) => typeof record[name] !== 'function',
   );
 }

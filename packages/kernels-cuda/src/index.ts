@@ -5,6 +5,8 @@ export { cudaAvailability, MIN_COMPUTE_CAPABILITY_MAJOR } from './availability.j
 export * from './backend/index.js';
 export type { NativeModelMemory } from './binding.js';
 export { WeightKind } from './binding.js';
+export type { CopyBandwidth } from './copy-bandwidth.js';
+export { measureCopyBandwidth } from './copy-bandwidth.js';
 export { CudaInputError, CudaRuntimeError, CudaUnavailableError } from './errors.js';
 export type { RmsNormShape } from './kernels/rms-norm.js';
 export { rmsNorm, rmsNormF32 } from './kernels/rms-norm.js';

@@ -1,4 +1,4 @@
-// Bundles the GPU-machine entry points (cuda-suite.ts, cuda-bench.ts) into single ESM files under
+// Bundles the GPU-machine entry points (cuda-suite.ts, cuda-bench.ts and the `duo` CLI) into single ESM files under
 // .carry/device-bundle/, with `vitest` replaced by vitest-shim.ts: the GPU machine has node but no
 // node_modules. Run here (after pnpm install): node tools/device/bundle/bundle.mjs
 import { mkdirSync } from 'node:fs';
@@ -14,14 +14,26 @@ const esbuild = require(require.resolve('esbuild', { paths: [require.resolve('ts
 const outdir = join(repo, '.carry', 'device-bundle');
 mkdirSync(outdir, { recursive: true });
 const result = await esbuild.build({
-  entryPoints: ['cuda-suite.ts', 'cuda-bench.ts'].map((file) => join(here, file)),
+  entryPoints: {
+    'cuda-suite': join(here, 'cuda-suite.ts'),
+    'cuda-bench': join(here, 'cuda-bench.ts'),
+    duo: join(repo, 'apps', 'cli', 'src', 'duo.ts'),
+  },
   outdir,
   outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  alias: { vitest: join(here, 'vitest-shim.ts') },
+  // The workspace packages from source (no build needed), vitest from the shim.
+  alias: {
+    vitest: join(here, 'vitest-shim.ts'),
+    '@duo-attn/core/testing': join(repo, 'packages', 'core', 'src', 'testing.ts'),
+    '@duo-attn/core': join(repo, 'packages', 'core', 'src', 'index.ts'),
+    '@duo-attn/eval': join(repo, 'packages', 'eval', 'src', 'index.ts'),
+    '@duo-attn/patterns': join(repo, 'packages', 'patterns', 'src', 'index.ts'),
+    '@duo-attn/kernels-cuda': join(repo, 'packages', 'kernels-cuda', 'src', 'index.ts'),
+  },
   external: ['onnxruntime-node'],
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: {

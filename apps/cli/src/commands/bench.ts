@@ -27,6 +27,7 @@ import {
   MODEL_SHAPES,
   renderLineChartSvg,
 } from '@duo-attn/eval';
+import { measureCopyBandwidth } from '@duo-attn/kernels-cuda';
 import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
@@ -38,7 +39,8 @@ export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR 
          [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
-         the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor
+         the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor, on
+         cuda each figure's bandwidth floor (weight + KV bytes over the measured copy bandwidth)
 prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks size
 memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
@@ -121,6 +123,10 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     policy: policyForBackend(policyFor(name, config, gates, sinkSize, recentSize), backend),
   }));
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
+  // On the GPU, decode is bounded by memory bandwidth: each step's floor is (weight bytes + KV bytes
+  // read) over the device's copy bandwidth, measured here in the same run.
+  const bandwidth =
+    mode === 'decode' && backend.name === 'cuda' ? await measureCopyBandwidth({ device: 0 }) : undefined;
   const results: {
     policy: string;
     retrievalKvHeads?: number;
@@ -135,6 +141,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
         ? await backend.loadSynthetic(config, policy, { maxTokens }, seed)
         : await backend.load(hostWeights(), policy, { maxTokens });
     try {
+      const { weightBytes } = executor.memory();
       const plan = planMemory(config, policy, {
         weightDtype: backend.capabilities.computeDtypes.includes('fp32') ? 'fp32' : 'bf16',
       });
@@ -163,8 +170,13 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
             plan.policy.kvBytesPerToken * m.context +
             Math.min(1, m.context / (sinkSize + recentSize || 1)) * plan.policy.streamingKvBytes;
           const { msPerToken, minMsPerToken, tokensPerSecond, ...memory } = m;
+          const floorMs =
+            bandwidth === undefined
+              ? undefined
+              : ((weightBytes + m.kvBytesUsed) / bandwidth.bytesPerSecond) * 1e3;
           return {
             ...(mode === 'memory' ? memory : m),
+            ...(floorMs === undefined ? {} : { floorMs, ratioToFloor: m.msPerToken / floorMs }),
             kvBytesPredicted: Math.round(predicted),
             kvMeasuredOverPredicted: predicted === 0 ? null : m.kvBytesUsed / predicted,
           };
@@ -193,6 +205,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     sinkSize,
     recentSize,
     ...(floor !== undefined ? { matmulFloor: floor } : {}),
+    ...(bandwidth !== undefined ? { copyBandwidth: bandwidth } : {}),
     results,
   };
   const out = stringOption(args, 'out');

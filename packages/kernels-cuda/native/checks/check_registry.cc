@@ -1,6 +1,8 @@
 // The harness behind DUO_CHECK: registry, JSON records, random data, bf16 rounding, timing.
 #include "checks/check_registry.h"
 
+#include "host/copy_bandwidth.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -191,20 +193,17 @@ done:
 double CopyBandwidth(Reporter& reporter, std::size_t bytes) {
   static double cached = 0;
   if (cached > 0) return cached;
-  void* a = nullptr;
-  void* b = nullptr;
-  if (!reporter.Ok(cudaMalloc(&a, bytes), "cudaMalloc(copy source)")) return 0;
-  if (!reporter.Ok(cudaMalloc(&b, bytes), "cudaMalloc(copy target)")) {
-    cudaFree(a);
+  int device = 0;
+  cudaGetDevice(&device);
+  double ms = 0;
+  const Status status = MeasureCopyBandwidth(device, bytes, 10, &cached, &ms);
+  if (!status.ok()) {
+    reporter.Ok(status.cuda_error() == cudaSuccess ? cudaErrorUnknown : status.cuda_error(), status.message());
+    cached = 0;
     return 0;
   }
-  cudaMemset(a, 0, bytes);
-  const double ms = MedianMilliseconds([&] { return cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice); }, 10, 2);
-  cudaFree(a);
-  cudaFree(b);
-  if (ms <= 0) return 0;
-  cached = 2.0 * static_cast<double>(bytes) / (ms * 1e-3);
-  reporter.Timing("CopyBandwidth", "d2d-memcpy", Fields().Number("bytes", static_cast<double>(bytes)).Number("ms", ms).Number("bytes_per_second", cached));
+  reporter.Timing("CopyBandwidth", "d2d-memcpy",
+                  Fields().Number("bytes", static_cast<double>(bytes)).Number("ms", ms).Number("bytes_per_second", cached));
   return cached;
 }
 
