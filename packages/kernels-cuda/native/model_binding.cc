@@ -159,9 +159,7 @@ Napi::Function NativeModel::Define(Napi::Env env) {
                          InstanceMethod("uploadWeight", &NativeModel::UploadWeight),
                          InstanceMethod("fillRandomWeights", &NativeModel::FillRandomWeights),
                          InstanceMethod("forward", &NativeModel::Forward),
-                         InstanceMethod("reset", &NativeModel::Reset),
                          InstanceMethod("fillSyntheticCache", &NativeModel::FillSyntheticCache),
-                         InstanceMethod("length", &NativeModel::Length),
                          InstanceMethod("memory", &NativeModel::Memory),
                          InstanceMethod("dispose", &NativeModel::Dispose),
                      });
@@ -247,14 +245,6 @@ Napi::Value NativeModel::Forward(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value NativeModel::Reset(const Napi::CallbackInfo& info) {
-  return AsPromise(info, [&]() -> Napi::Value {
-    ModelPtr model = Live(info.Env(), "reset");
-    const int sequence = IntArg(info[0], "sequence", 0, kMaxInt);
-    return Queue(new ModelWorker(info.Env(), model, [sequence](CudaModel& m) { return m.Reset(sequence); }));
-  });
-}
-
 Napi::Value NativeModel::FillSyntheticCache(const Napi::CallbackInfo& info) {
   return AsPromise(info, [&]() -> Napi::Value {
     ModelPtr model = Live(info.Env(), "fillSyntheticCache");
@@ -265,14 +255,6 @@ Napi::Value NativeModel::FillSyntheticCache(const Napi::CallbackInfo& info) {
       return m.FillSyntheticCache(sequence, length, seed);
     }));
   });
-}
-
-Napi::Value NativeModel::Length(const Napi::CallbackInfo& info) {
-  ModelPtr model = Live(info.Env(), "length");
-  const int sequence = IntArg(info[0], "sequence", 0, kMaxInt);
-  const int length = model->Length(sequence);
-  if (length < 0) throw Napi::RangeError::New(info.Env(), "length: sequence " + std::to_string(sequence) + " does not exist");
-  return Napi::Number::New(info.Env(), length);
 }
 
 Napi::Value NativeModel::Memory(const Napi::CallbackInfo& info) {

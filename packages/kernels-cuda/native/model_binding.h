@@ -20,9 +20,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value UploadWeight(const Napi::CallbackInfo& info);
   Napi::Value FillRandomWeights(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
-  Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value FillSyntheticCache(const Napi::CallbackInfo& info);
-  Napi::Value Length(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 

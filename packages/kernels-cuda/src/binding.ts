@@ -140,10 +140,7 @@ export interface NativeModel {
     sin: Float32Array,
     allLogits: boolean,
   ): Promise<Float32Array>;
-  reset(sequence: number): Promise<void>;
   fillSyntheticCache(sequence: number, length: number, seed: number): Promise<void>;
-  /** Tokens held as of the end of the last finished call. */
-  length(sequence: number): number;
   memory(): NativeModelMemory;
   /** Frees the device memory once calls in flight finish; later calls reject. Idempotent. */
   dispose(): Promise<void>;

@@ -94,6 +94,13 @@ bool Reporter::Ok(cudaError_t status, const std::string& what) {
   return false;
 }
 
+bool Reporter::Ok(const Status& status) {
+  if (status.ok()) return true;
+  ++failures_;
+  Emit("{\"kind\":\"error\",\"message\":\"" + Escape(status.message()) + "\"}");
+  return false;
+}
+
 int RegisterCheck(const char* name, CheckFunction function) {
   Registry().emplace_back(name, function);
   return static_cast<int>(Registry().size());
@@ -197,8 +204,7 @@ double CopyBandwidth(Reporter& reporter, std::size_t bytes) {
   cudaGetDevice(&device);
   double ms = 0;
   const Status status = MeasureCopyBandwidth(device, bytes, 10, &cached, &ms);
-  if (!status.ok()) {
-    reporter.Ok(status.cuda_error() == cudaSuccess ? cudaErrorUnknown : status.cuda_error(), status.message());
+  if (!reporter.Ok(status)) {
     cached = 0;
     return 0;
   }

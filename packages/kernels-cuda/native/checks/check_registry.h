@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "host/status.h"
+
 namespace duo::checks {
 
 /** One JSON value of a record: numbers, strings and booleans, written without a JSON library. */
@@ -44,6 +46,8 @@ class Reporter {
 
   /** Records a failed CUDA call and returns false; use as `if (!reporter.Ok(cudaX(...), "cudaX")) return;`. */
   bool Ok(cudaError_t status, const std::string& what);
+  /** The same for a host Status (e.g. a DeviceAllocation that did not fit); its message names the call. */
+  bool Ok(const Status& status);
 
   int failures() const { return failures_; }
   const std::vector<std::string>& lines() const { return lines_; }

@@ -20,9 +20,7 @@ float RoundBf16(float v) { return Bf16BitsToFloat(FloatToBf16Bits(v)); }
 /** Copies host data to a fresh device allocation; false (and a recorded error) on failure. */
 template <typename T>
 bool Upload(Reporter& reporter, duo::DeviceAllocation& target, const std::vector<T>& host) {
-  if (!reporter.Ok(target.Allocate(host.size() * sizeof(T), "check data").ok() ? cudaSuccess : cudaErrorMemoryAllocation,
-                   "allocate"))
-    return false;
+  if (!reporter.Ok(target.Allocate(host.size() * sizeof(T), "check data"))) return false;
   return reporter.Ok(cudaMemcpy(target.As<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
                      "cudaMemcpy(upload)");
 }
@@ -68,9 +66,7 @@ DUO_CHECK(Fp32Activations) {
       for (int t = 0; t < s.tokens; ++t) ids[t] = (t * 7919 + 13) % s.vocab;
       duo::DeviceAllocation d_table, d_ids, d_out;
       if (!Upload(reporter, d_table, ToBf16Bits(table)) || !Upload(reporter, d_ids, ids)) return;
-      if (!reporter.Ok(d_out.Allocate(static_cast<std::size_t>(s.tokens) * s.hidden * 4, "out").ok() ? cudaSuccess
-                                                                                                  : cudaErrorMemoryAllocation,
-                       "allocate"))
+      if (!reporter.Ok(d_out.Allocate(static_cast<std::size_t>(s.tokens) * s.hidden * 4, "out")))
         return;
       if (!reporter.Ok(duo::LaunchEmbeddingF32(d_table.As<__nv_bfloat16>(), d_ids.As<int32_t>(), s.tokens, s.hidden,
                                                d_out.As<float>(), nullptr),
@@ -107,7 +103,7 @@ DUO_CHECK(Fp32Activations) {
       if (!Upload(reporter, d_res, residual) || !Upload(reporter, d_delta, delta) ||
           !Upload(reporter, d_w, ToBf16Bits(weight)))
         return;
-      if (!reporter.Ok(d_out.Allocate(n * 2, "out").ok() ? cudaSuccess : cudaErrorMemoryAllocation, "allocate")) return;
+      if (!reporter.Ok(d_out.Allocate(n * 2, "out"))) return;
       if (!reporter.Ok(duo::LaunchResidualRmsNorm(d_res.As<float>(), with_delta ? d_delta.As<float>() : nullptr,
                                                   d_w.As<__nv_bfloat16>(), s.tokens, s.hidden, 1e-5f,
                                                   d_out.As<__nv_bfloat16>(), nullptr),
@@ -135,7 +131,7 @@ DUO_CHECK(Fp32Activations) {
         }
       duo::DeviceAllocation d_in, d_out;
       if (!Upload(reporter, d_in, gate_up)) return;
-      if (!reporter.Ok(d_out.Allocate(n * 2, "out").ok() ? cudaSuccess : cudaErrorMemoryAllocation, "allocate")) return;
+      if (!reporter.Ok(d_out.Allocate(n * 2, "out"))) return;
       if (!reporter.Ok(duo::LaunchSwiGluF32(d_in.As<float>(), s.tokens, s.m, d_out.As<__nv_bfloat16>(), nullptr),
                        "LaunchSwiGluF32"))
         return;
@@ -171,7 +167,7 @@ DUO_CHECK(Fp32Activations) {
         }
       duo::DeviceAllocation d_in, d_cos, d_sin, d_out;
       if (!Upload(reporter, d_in, qkv) || !Upload(reporter, d_cos, cos) || !Upload(reporter, d_sin, sin)) return;
-      if (!reporter.Ok(d_out.Allocate(n * 2, "out").ok() ? cudaSuccess : cudaErrorMemoryAllocation, "allocate")) return;
+      if (!reporter.Ok(d_out.Allocate(n * 2, "out"))) return;
       if (!reporter.Ok(duo::LaunchRopeF32(d_in.As<float>(), s.tokens, s.q_heads, s.kv_heads, s.head_dim,
                                           d_cos.As<float>(), d_sin.As<float>(), d_out.As<__nv_bfloat16>(), nullptr),
                        "LaunchRopeF32"))

@@ -19,6 +19,7 @@
 
 #include "checks/check_registry.h"
 #include "device_buffer.h"
+#include "kernels/fill_random.cuh"
 #include "kernels/prefill_attention.cuh"
 
 namespace {
@@ -181,22 +182,10 @@ void RunCase(Reporter& reporter, const PrefillCase& c, uint64_t seed) {
 
 // ---- benchmarks ---------------------------------------------------------------------------------
 
-__global__ void FillRandomBf16(__nv_bfloat16* data, std::size_t count, uint64_t seed, float scale) {
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    uint64_t z = seed + i * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-    data[i] = __float2bfloat16_rn((2.0f * u - 1.0f) * scale);
-  }
-}
-
 bool Fill(Reporter& reporter, duo::DeviceBuffer& buffer, std::size_t count, uint64_t seed, float scale) {
   if (!reporter.Ok(buffer.Allocate(count * 2), "cudaMalloc(bench)")) return false;
-  FillRandomBf16<<<1024, 256>>>(buffer.As<__nv_bfloat16>(), count, seed, scale);
-  return reporter.Ok(cudaGetLastError(), "FillRandomBf16");
+  return reporter.Ok(duo::LaunchFillRandomBf16(buffer.As<__nv_bfloat16>(), count, seed, scale, 0.0f, nullptr),
+                     "LaunchFillRandomBf16");
 }
 
 void RunBenchmarks(Reporter& reporter) {

@@ -90,27 +90,23 @@ Status CudaModel::Create(const ModelShape& shape, const PolicyShape& policy, con
   return Status::Ok();
 }
 
-Status CudaModel::Alloc(DeviceAllocation* allocation, std::size_t bytes, const std::string& what) {
-  return allocation->Allocate(bytes, what);
-}
-
 Status CudaModel::Allocate() {
   const ModelShape& s = shape_;
   const std::size_t h = s.hidden;
   const std::size_t d = s.head_dim;
-  DUO_RETURN_IF_ERROR(Alloc(&embed_, static_cast<std::size_t>(s.vocab) * h * kBf16, "embed_tokens"));
-  DUO_RETURN_IF_ERROR(Alloc(&final_norm_, h * kBf16, "the final norm"));
-  if (!s.tied_embeddings) DUO_RETURN_IF_ERROR(Alloc(&lm_head_, static_cast<std::size_t>(s.vocab) * h * kBf16, "lm_head"));
+  DUO_RETURN_IF_ERROR(embed_.Allocate(static_cast<std::size_t>(s.vocab) * h * kBf16, "embed_tokens"));
+  DUO_RETURN_IF_ERROR(final_norm_.Allocate(h * kBf16, "the final norm"));
+  if (!s.tied_embeddings) DUO_RETURN_IF_ERROR(lm_head_.Allocate(static_cast<std::size_t>(s.vocab) * h * kBf16, "lm_head"));
   layers_.resize(s.num_layers);
   for (int l = 0; l < s.num_layers; ++l) {
     LayerWeights& w = layers_[l];
     const std::string at = " of " + Layer(l);
-    DUO_RETURN_IF_ERROR(Alloc(&w.input_norm, h * kBf16, "input_layernorm" + at));
-    DUO_RETURN_IF_ERROR(Alloc(&w.qkv, static_cast<std::size_t>(QkvWidth()) * h * kBf16, "q|k|v_proj" + at));
-    DUO_RETURN_IF_ERROR(Alloc(&w.o, h * s.num_q_heads * d * kBf16, "o_proj" + at));
-    DUO_RETURN_IF_ERROR(Alloc(&w.post_norm, h * kBf16, "post_attention_layernorm" + at));
-    DUO_RETURN_IF_ERROR(Alloc(&w.gate_up, 2 * static_cast<std::size_t>(s.intermediate) * h * kBf16, "gate|up_proj" + at));
-    DUO_RETURN_IF_ERROR(Alloc(&w.down, h * s.intermediate * kBf16, "down_proj" + at));
+    DUO_RETURN_IF_ERROR(w.input_norm.Allocate(h * kBf16, "input_layernorm" + at));
+    DUO_RETURN_IF_ERROR(w.qkv.Allocate(static_cast<std::size_t>(QkvWidth()) * h * kBf16, "q|k|v_proj" + at));
+    DUO_RETURN_IF_ERROR(w.o.Allocate(h * s.num_q_heads * d * kBf16, "o_proj" + at));
+    DUO_RETURN_IF_ERROR(w.post_norm.Allocate(h * kBf16, "post_attention_layernorm" + at));
+    DUO_RETURN_IF_ERROR(w.gate_up.Allocate(2 * static_cast<std::size_t>(s.intermediate) * h * kBf16, "gate|up_proj" + at));
+    DUO_RETURN_IF_ERROR(w.down.Allocate(h * s.intermediate * kBf16, "down_proj" + at));
   }
 
   // Caches: one block per sequence and head class, carved into per-layer K and V.
@@ -125,9 +121,9 @@ Status CudaModel::Allocate() {
       streaming_elements += 2 * window * StreamingHeads(l) * d;
     }
     const std::string which = " of sequence " + std::to_string(q);
-    DUO_RETURN_IF_ERROR(Alloc(&sequence.retrieval, retrieval_elements * kBf16,
+    DUO_RETURN_IF_ERROR(sequence.retrieval.Allocate(retrieval_elements * kBf16,
                               "the retrieval KV cache (" + std::to_string(options_.max_tokens) + " tokens)" + which));
-    DUO_RETURN_IF_ERROR(Alloc(&sequence.streaming, streaming_elements * kBf16, "the streaming KV cache" + which));
+    DUO_RETURN_IF_ERROR(sequence.streaming.Allocate(streaming_elements * kBf16, "the streaming KV cache" + which));
     sequence.layers.resize(s.num_layers);
     __nv_bfloat16* r = sequence.retrieval.As<__nv_bfloat16>();
     __nv_bfloat16* st = sequence.streaming.As<__nv_bfloat16>();
@@ -148,7 +144,7 @@ Status CudaModel::Allocate() {
     }
   }
   decode_workspace_bytes_ = DecodeAttentionWorkspaceBytes(options_.max_tokens, s.num_q_heads, s.head_dim, num_sms_);
-  DUO_RETURN_IF_ERROR(Alloc(&decode_workspace_, decode_workspace_bytes_, "the decode attention workspace"));
+  DUO_RETURN_IF_ERROR(decode_workspace_.Allocate(decode_workspace_bytes_, "the decode attention workspace"));
   return EnsureScratch(1);
 }
 
@@ -162,18 +158,18 @@ Status CudaModel::EnsureScratch(int tokens) {
   // trusted, so a failure here leaves the scratch empty (the next call allocates again).
   scratch_tokens_ = 0;
   // fp32: the residual stream and every GEMM output; bf16: GEMM inputs and q|k|v (fp32_activations.cuh).
-  DUO_RETURN_IF_ERROR(Alloc(&residual_, t * h * kF32, "the residual stream" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&normed_, t * h * kBf16, "normalised activations" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&delta_, t * h * kF32, "layer outputs" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&qkv32_, t * QkvWidth() * kF32, "q|k|v projections" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&qkv_, t * QkvWidth() * kBf16, "q|k|v activations" + rows));
+  DUO_RETURN_IF_ERROR(residual_.Allocate(t * h * kF32, "the residual stream" + rows));
+  DUO_RETURN_IF_ERROR(normed_.Allocate(t * h * kBf16, "normalised activations" + rows));
+  DUO_RETURN_IF_ERROR(delta_.Allocate(t * h * kF32, "layer outputs" + rows));
+  DUO_RETURN_IF_ERROR(qkv32_.Allocate(t * QkvWidth() * kF32, "q|k|v projections" + rows));
+  DUO_RETURN_IF_ERROR(qkv_.Allocate(t * QkvWidth() * kBf16, "q|k|v activations" + rows));
   DUO_RETURN_IF_ERROR(
-      Alloc(&attention_, t * s.num_q_heads * s.head_dim * kBf16, "attention outputs" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&gate_up_, t * 2 * s.intermediate * kF32, "gate|up activations" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&activation_, t * s.intermediate * kBf16, "MLP activations" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&ids_, t * sizeof(int32_t), "token ids" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&cos_, t * (s.head_dim / 2) * sizeof(float), "RoPE cos" + rows));
-  DUO_RETURN_IF_ERROR(Alloc(&sin_, t * (s.head_dim / 2) * sizeof(float), "RoPE sin" + rows));
+      attention_.Allocate(t * s.num_q_heads * s.head_dim * kBf16, "attention outputs" + rows));
+  DUO_RETURN_IF_ERROR(gate_up_.Allocate(t * 2 * s.intermediate * kF32, "gate|up activations" + rows));
+  DUO_RETURN_IF_ERROR(activation_.Allocate(t * s.intermediate * kBf16, "MLP activations" + rows));
+  DUO_RETURN_IF_ERROR(ids_.Allocate(t * sizeof(int32_t), "token ids" + rows));
+  DUO_RETURN_IF_ERROR(cos_.Allocate(t * (s.head_dim / 2) * sizeof(float), "RoPE cos" + rows));
+  DUO_RETURN_IF_ERROR(sin_.Allocate(t * (s.head_dim / 2) * sizeof(float), "RoPE sin" + rows));
   scratch_tokens_ = tokens;
   return Status::Ok();
 }
@@ -274,7 +270,7 @@ Status CudaModel::Forward(int sequence_index, int start, const int32_t* ids, int
   DUO_RETURN_IF_ERROR(EnsureScratch(tokens));
   const int rows = all_logits ? tokens : 1;
   const std::size_t logits_bytes = static_cast<std::size_t>(rows) * shape_.vocab * sizeof(float);
-  if (logits_.bytes() < logits_bytes) DUO_RETURN_IF_ERROR(Alloc(&logits_, logits_bytes, "logits"));
+  if (logits_.bytes() < logits_bytes) DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
 
   const std::size_t half = shape_.head_dim / 2;
   DUO_RETURN_IF_ERROR(Status::Cuda(
@@ -390,15 +386,6 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
   return Status::Ok();
 }
 
-Status CudaModel::Reset(int sequence) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  DUO_RETURN_IF_ERROR(CheckSequence(sequence, "reset"));
-  sequences_[sequence].length = 0;
-  sequences_[sequence].broken.clear();
-  UpdateSnapshot();
-  return Status::Ok();
-}
-
 Status CudaModel::FillSyntheticCache(int sequence_index, int length, uint64_t seed) {
   std::lock_guard<std::mutex> lock(mutex_);
   DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, "fillSyntheticCache"));
@@ -424,12 +411,6 @@ Status CudaModel::FillSyntheticCache(int sequence_index, int length, uint64_t se
   return Status::Ok();
 }
 
-int CudaModel::Length(int sequence) const {
-  std::lock_guard<std::mutex> lock(stats_mutex_);
-  if (sequence < 0 || sequence >= static_cast<int>(lengths_snapshot_.size())) return -1;
-  return lengths_snapshot_[sequence];
-}
-
 ModelMemory CudaModel::Memory() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return memory_snapshot_;
@@ -442,18 +423,15 @@ void CudaModel::UpdateSnapshot() {
     memory.weight_bytes +=
         w.input_norm.bytes() + w.qkv.bytes() + w.o.bytes() + w.post_norm.bytes() + w.gate_up.bytes() + w.down.bytes();
   }
-  std::vector<int> lengths;
   for (const Sequence& sequence : sequences_) {
     memory.retrieval_cache_bytes += sequence.retrieval.bytes();
     memory.streaming_cache_bytes += sequence.streaming.bytes();
-    lengths.push_back(sequence.length);
   }
   memory.scratch_bytes = residual_.bytes() + normed_.bytes() + delta_.bytes() + qkv32_.bytes() + qkv_.bytes() + attention_.bytes() +
                          gate_up_.bytes() + activation_.bytes() + logits_.bytes() + ids_.bytes() + cos_.bytes() +
                          sin_.bytes() + decode_workspace_.bytes();
   std::lock_guard<std::mutex> lock(stats_mutex_);
   memory_snapshot_ = memory;
-  lengths_snapshot_ = std::move(lengths);
 }
 
 }  // namespace duo

@@ -92,13 +92,10 @@ class CudaModel {
   Status Forward(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin, bool all_logits,
                  float* logits);
 
-  /** Forgets a sequence (its cache memory stays reserved). */
-  Status Reset(int sequence);
-
   /** Benchmarks: the sequence holds `length` tokens of seeded-random keys/values, as after a prefill. */
   Status FillSyntheticCache(int sequence, int length, uint64_t seed);
 
-  int Length(int sequence) const;
+  /** Device bytes as of the end of the last finished call (readable while a forward runs). */
   ModelMemory Memory() const;
   const ModelShape& shape() const { return shape_; }
 
@@ -129,7 +126,6 @@ class CudaModel {
   int QkvWidth() const { return (shape_.num_q_heads + 2 * shape_.num_kv_heads) * shape_.head_dim; }
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
-  Status Alloc(DeviceAllocation* allocation, std::size_t bytes, const std::string& what);
   Status RunLayers(Sequence& sequence, int tokens, int start);
 
   ModelShape shape_;
@@ -139,10 +135,9 @@ class CudaModel {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   std::mutex mutex_;  // one call at a time per model (calls come from libuv worker threads)
-  // Lengths and memory as of the end of the last call, readable while a forward runs (the JS thread
-  // asks for them without waiting on the GPU).
+  // Memory as of the end of the last call, readable while a forward runs (the JS thread asks for it
+  // without waiting on the GPU). Sequence lengths are the caller's: Forward checks they agree.
   mutable std::mutex stats_mutex_;
-  std::vector<int> lengths_snapshot_;
   ModelMemory memory_snapshot_;
   void UpdateSnapshot();
 

@@ -43,9 +43,7 @@ function fakeNative(vocab: number, options: { fail?: Error; gate?: Promise<void>
       if (options.fail) throw options.fail;
       return new Float32Array((allLogits ? ids.length : 1) * vocab).fill(0.5);
     },
-    reset: async () => undefined,
     fillSyntheticCache: async () => undefined,
-    length: () => 0,
     memory: () => memory,
     dispose: async () => {
       disposed++;
