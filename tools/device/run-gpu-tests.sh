@@ -55,7 +55,7 @@ for step in "${steps[@]}"; do
       run_step rms-node node tools/device/gpu-check.mjs "$DUO_KERNELS_ADDON" "$out/gpu-results.json" /tmp/duo-rms-cases
       run_step rms-torch python3 tools/device/torch_rms_norm_check.py /tmp/duo-rms-cases "$out/torch-compare.json" ;;
     checks)
-      # DUO_CHECK_FILTER=<substring> runs only the matching checks.
+      # DUO_CHECK_FILTER=<substring>[,<substring>...] runs only the matching checks.
       run_step kernel-checks "$pkg/build/Release/duo_kernel_checks" --bench ${DUO_CHECK_FILTER:+--filter "$DUO_CHECK_FILTER"} \
         --out "$out/kernel-checks.jsonl" ;;
     suite) run_step cuda-suite node .carry/device-bundle/cuda-suite.mjs ;;

@@ -1,29 +1,35 @@
-// duo_kernel_checks: runs every DUO_CHECK (or those whose name contains --filter), prints JSON
-// lines, writes them to --out, and exits 1 if any case failed or a CUDA call erred.
-//   duo_kernel_checks [--bench] [--filter <substring>] [--out <file.jsonl>]
+// duo_kernel_checks: runs every DUO_CHECK (or those whose name contains one of the comma-separated
+// --filter substrings), prints JSON lines, writes them to --out, and exits 1 if any case failed or a
+// CUDA call erred.
+//   duo_kernel_checks [--bench] [--filter <substring>[,<substring>...]] [--out <file.jsonl>]
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "checks/check_registry.h"
 
 int main(int argc, char** argv) {
   bool bench = false;
-  std::string filter;
+  std::vector<std::string> filters;
   std::string out_path;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--bench") {
       bench = true;
     } else if (arg == "--filter" && i + 1 < argc) {
-      filter = argv[++i];
+      std::stringstream list(argv[++i]);
+      for (std::string part; std::getline(list, part, ',');) {
+        if (!part.empty()) filters.push_back(part);
+      }
     } else if (arg == "--out" && i + 1 < argc) {
       out_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: duo_kernel_checks [--bench] [--filter <substring>] [--out <file.jsonl>]\n");
+      std::fprintf(stderr, "usage: duo_kernel_checks [--bench] [--filter <substring>[,...]] [--out <file.jsonl>]\n");
       return 2;
     }
   }
@@ -36,7 +42,9 @@ int main(int argc, char** argv) {
   duo::checks::Reporter reporter(bench);
   int ran = 0;
   for (const auto& [name, function] : duo::checks::RegisteredChecks()) {
-    if (!filter.empty() && name.find(filter) == std::string::npos) continue;
+    bool wanted = filters.empty();
+    for (const std::string& filter : filters) wanted = wanted || name.find(filter) != std::string::npos;
+    if (!wanted) continue;
     ++ran;
     function(reporter);
     const cudaError_t sticky = cudaDeviceSynchronize();

@@ -113,6 +113,8 @@ DUO_CHECK(Gemm) {
       {256, 256, "toy-o", 1 << 30},        {2048, 256, "toy-gate-up", 1 << 30}, {256, 1024, "toy-down", 1 << 30},
       {33, 8, "k8", 1 << 30},              {3, 4096, "n3", 1 << 30},        {100, 100, "k-not-8", 1 << 30},
       {97, 20000, "k-tiles", 9},  // x exceeds the skinny kernel's shared-memory tile for m >= 2
+      // m = 1 takes 3 rows per task here on an H100 (2049 tasks, one round), the last one overhanging n.
+      {6145, 64, "r3-overhang", 1},
   };
   const int ms[] = {1, 2, 5, 8, 9, 64, 200};
   uint64_t seed = 100;

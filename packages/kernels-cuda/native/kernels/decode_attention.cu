@@ -4,6 +4,8 @@
 // query heads that share its KV head.
 #include "kernels/decode_attention.cuh"
 
+#include "kernels/dependent_launch.cuh"
+
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -88,20 +90,9 @@ __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
-// Programmatic dependent launch (sm_90+): the split kernel lets the combine kernel be scheduled
-// as soon as every split block has started, and the combine kernel does its prologue (the token's
-// own score) before waiting for the split grid to finish and flush. Both are no-ops below sm_90
-// and when the combine was launched without the attribute.
-__device__ __forceinline__ void AllowDependentLaunch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void WaitForPrerequisiteGrid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
+// The split kernel lets the combine kernel be scheduled as soon as every split block has started
+// (kernels/dependent_launch.cuh); the combine does its prologue (the token's own score) before it
+// waits for the split grid to finish and flush.
 
 /** exp2 of a - base where base = max and may be -inf (then everything is an empty state: 0). */
 __device__ __forceinline__ float SafeBase(float max_value) { return max_value == -INFINITY ? 0.0f : max_value; }
@@ -135,7 +126,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(GT)) DecodeSplitKerne
   float* const merge_acc = reinterpret_cast<float*>(smem);     // [kWarps][GT][D]
   float* const merge_ml = merge_acc + kWarps * GT * D;         // [kWarps][GT][2]
 
-  AllowDependentLaunch();
+  bool released = false;  // waited for the kernel that wrote q, and let the combine launch
   const long long start = static_cast<long long>(blockIdx.x) * p.rows_per_block;
   const long long end = min(start + p.rows_per_block, p.total_rows);
   long long x = start;
@@ -189,6 +180,13 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(GT)) DecodeSplitKerne
       CpAsyncCommit();  // always, so that group n is the n-th commit
     }
 
+    // The cache rows above do not depend on the kernel before this one (RoPE, which writes q); q
+    // does. Only after that wait may the combine start: its prologue reads this token's k and v.
+    if (!released) {
+      WaitForPrerequisiteGrid();
+      AllowDependentLaunch();
+      released = true;
+    }
     // This lane's 8 dims of the GT queries, prescaled so that q.k is the score in log2 units
     // (loaded while the first tiles are in flight).
     float q[GT][8];
@@ -437,7 +435,9 @@ bool Aligned16(const void* pointer) { return (reinterpret_cast<std::uintptr_t>(p
 
 template <int D, int GT>
 void LaunchSplit(const SplitParams& params, int blocks, cudaStream_t stream) {
-  DecodeSplitKernel<D, GT><<<blocks, kThreads, 0, stream>>>(params);
+  // A dependent launch: the first K/V tiles stream while the kernel before (RoPE) finishes.
+  LaunchAsDependent(DecodeSplitKernel<D, GT>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+                    params);  // errors surface in cudaGetLastError
 }
 
 template <int D>
@@ -544,14 +544,7 @@ cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspa
   }
   // The combine overlaps the split kernel's tail through programmatic dependent launch where the
   // device has it (compute capability 9.0+).
-  bool overlap = false;
-  if (blocks > 0) {
-    int device = 0;
-    int major = 0;
-    if (cudaGetDevice(&device) == cudaSuccess &&
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess)
-      overlap = major >= 9;
-  }
+  const bool overlap = blocks > 0 && DependentLaunchSupported();
   cudaLaunchAttribute attribute[1];
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = 1;

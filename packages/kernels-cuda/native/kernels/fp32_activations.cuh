@@ -21,6 +21,7 @@ cudaError_t LaunchEmbeddingF32(const __nv_bfloat16* table, const int32_t* ids, i
  * residual += delta (fp32, in place; delta may be null: no add), then
  * normed = bf16(weight * residual * rsqrt(mean(residual^2) + eps)), computed in fp32 and rounded once.
  * residual, delta: [tokens, hidden] f32; weight: [hidden] bf16; normed: [tokens, hidden] bf16.
+ * hidden % 4 == 0 and every pointer 16-byte aligned, else cudaErrorInvalidValue.
  */
 cudaError_t LaunchResidualRmsNorm(float* residual, const float* delta, const __nv_bfloat16* weight, int tokens,
                                   int hidden, float eps, __nv_bfloat16* normed, cudaStream_t stream);

@@ -8,13 +8,18 @@
 // SM that is ~64 KB per SM in flight, about 3x what Little's law asks of HBM3 (~3.3 TB/s x ~0.7 us
 // over 132 SMs). w is read with L1::no_allocate: it is used once.
 //
+// Launched as a dependent (kernels/dependent_launch.cuh) on sm_90+: the first batch of w loads is
+// issued before waiting for the kernel that produced x, so a decode step's GEMVs start streaming
+// weights while the small kernel before them finishes. Nothing that kernel writes is read, and y is
+// written, only after the wait.
+//
 // x lives in shared memory. CTAs are persistent (grid = what fits on the GPU at once) and walk the
 // tasks in rounds of 8 (one per warp), so x is copied to shared memory once per CTA, not per task.
 // When m * k * 2 exceeds kSmemBudget, k is cut into tiles: every round walks the tiles in step
 // (all 8 warps, a barrier per tile), keeping its partial sums in registers across tiles. The x copy
 // uses cp.async and overlaps the first batch of w loads.
 //
-// R = 2 rows per task for every m: each 16-byte x chunk read from shared memory serves 2 rows, so
+// R = 2 rows per task for every m (m = 1 takes R = 3 when that saves a partial round of tasks): each 16-byte x chunk read from shared memory serves 2 rows, so
 // m = 8 costs 4 16-byte shared loads per 16-byte global load; small tasks balance well (n = 4096:
 // 2048 tasks for ~2100 resident warps); and m = 8 fits in 120 registers without spilling (R = 4
 // spilled under the 2-CTA bound). Measured alternatives that were not better on an H100: U = 8
@@ -22,6 +27,8 @@
 // 3% faster on n = 6144, whose 384 CTA-rounds over 264 resident CTAs leave a partial last round).
 //
 #include "kernels/gemv.cuh"
+
+#include "kernels/dependent_launch.cuh"
 
 #include <climits>
 #include <cstdint>
@@ -103,6 +110,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const uint4* x4 = reinterpret_cast<const uint4*>(x);
   const uint4* w4 = reinterpret_cast<const uint4*>(w);
   bool x_resident = false;  // the single tile is already in shared memory (CTA-uniform)
+  bool x_waited = false;    // the kernel that writes x has finished (CTA-uniform)
 
   for (int first = blockIdx.x * kWarps; first < num_tasks; first += gridDim.x * kWarps) {
     const int task = first + warp;
@@ -124,17 +132,9 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int tile_first = t * tile_chunks;
       const int chunks = min(tile_chunks, row_chunks - tile_first);
       const bool load_x = !x_resident;
-      if (load_x) {
-        __syncthreads();  // every warp has finished reading the previous tile
-        for (int i = threadIdx.x; i < M * chunks; i += kThreads) {
-          const int m = i / chunks;
-          const int c = i - m * chunks;
-          CopyAsync16(&x_tile[m * tile_chunks + c], x4 + static_cast<int64_t>(m) * row_chunks + tile_first + c);
-        }
-        x_resident = num_tiles == 1;
-      }
 
-      // First batch of w before waiting for x, so the two latencies overlap.
+      // First batch of w before x, so the two latencies (and, the first time, the wait for the
+      // kernel that writes x) overlap.
       uint4 wv[R][U];
       int c0 = lane;
       auto load_batch = [&] {
@@ -147,6 +147,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       };
       if (active) load_batch();
       if (load_x) {
+        if (!x_waited) {
+          WaitForPrerequisiteGrid();
+          x_waited = true;
+        }
+        __syncthreads();  // every warp has finished reading the previous tile
+        for (int i = threadIdx.x; i < M * chunks; i += kThreads) {
+          const int m = i / chunks;
+          const int c = i - m * chunks;
+          CopyAsync16(&x_tile[m * tile_chunks + c], x4 + static_cast<int64_t>(m) * row_chunks + tile_first + c);
+        }
+        x_resident = num_tiles == 1;
         CopyAsyncWaitAll();
         __syncthreads();
       }
@@ -237,17 +248,32 @@ cudaError_t ResidentBlocks(const void* kernel, int shared_bytes, int* blocks) {
   return cudaSuccess;
 }
 
+/** Elements of k per shared-memory tile: whole k when it fits, else equal multiples of 256 within the budget. */
+int TileK(int m, int k) {
+  if (static_cast<int64_t>(m) * k * 2 <= kSmemBudget) return k;
+  const int max_tile = kSmemBudget / (2 * m) / 256 * 256;
+  const int tiles = (k + max_tile - 1) / max_tile;
+  const int even = (k + tiles - 1) / tiles;
+  return (even + 255) / 256 * 256;
+}
+
+/** Rows of w the busiest warp streams: rounds of tasks over the resident warps, times R. */
+template <int M, int R, int U, typename OutT>
+cudaError_t CriticalRows(int n, int k, int64_t* rows) {
+  const int shared_bytes = M * TileK(M, k) * 2;
+  int resident = 0;
+  const cudaError_t error =
+      ResidentBlocks(reinterpret_cast<const void*>(&GemvKernel<M, R, U, OutT>), shared_bytes, &resident);
+  if (error != cudaSuccess) return error;
+  const int64_t tasks = (static_cast<int64_t>(n) - 1) / R + 1;
+  const int64_t warps = static_cast<int64_t>(resident) * kWarps;
+  *rows = (tasks + warps - 1) / warps * R;
+  return cudaSuccess;
+}
+
 template <int M, int R, int U, typename OutT>
 cudaError_t Launch(const __nv_bfloat16* x, const __nv_bfloat16* w, OutT* y, int n, int k, cudaStream_t stream) {
-  // Whole k in shared memory when it fits; otherwise equal tiles, each a multiple of 256 elements
-  // (one 16-byte chunk per lane per batch) and at most the budget.
-  int tile_k = k;
-  if (static_cast<int64_t>(M) * k * 2 > kSmemBudget) {
-    const int max_tile = kSmemBudget / (2 * M) / 256 * 256;
-    const int tiles = (k + max_tile - 1) / max_tile;
-    const int even = (k + tiles - 1) / tiles;
-    tile_k = (even + 255) / 256 * 256;
-  }
+  const int tile_k = TileK(M, k);
   const int shared_bytes = M * tile_k * 2;
   const int num_tasks = (n - 1) / R + 1;  // n >= 1; no overflow near INT_MAX
   const void* kernel = reinterpret_cast<const void*>(&GemvKernel<M, R, U, OutT>);
@@ -256,7 +282,10 @@ cudaError_t Launch(const __nv_bfloat16* x, const __nv_bfloat16* w, OutT* y, int 
   if (error != cudaSuccess) return error;
   const int wanted = (num_tasks + kWarps - 1) / kWarps;
   const int grid = wanted < resident ? wanted : resident;
-  GemvKernel<M, R, U, OutT><<<grid, kThreads, shared_bytes, stream>>>(x, w, y, n, k, tile_k, num_tasks);
+  const cudaError_t launch = LaunchAsDependent(GemvKernel<M, R, U, OutT>, dim3(static_cast<unsigned>(grid)),
+                                              dim3(kThreads), static_cast<std::size_t>(shared_bytes), stream, x, w, y,
+                                              n, k, tile_k, num_tasks);
+  if (launch != cudaSuccess) return launch;
   return cudaGetLastError();
 }
 
@@ -265,7 +294,16 @@ cudaError_t LaunchGemv(const __nv_bfloat16* x, const __nv_bfloat16* w, OutT* y, 
                        cudaStream_t stream) {
   if (!GemvSupported(x, w, m, n, k)) return cudaErrorInvalidValue;
   switch (m) {
-    case 1: return Launch<1, 2, 4>(x, w, y, n, k, stream);
+    case 1: {
+      // Decode: R = 3 where it removes a partial round (Llama-3-8B's q|k|v, n = 6144: 3072 tasks
+      // of 2 rows are 1.45 rounds of ~2100 warps, 2048 tasks of 3 rows are one).
+      int64_t rows2 = 0;
+      int64_t rows3 = 0;
+      cudaError_t error = CriticalRows<1, 2, 4, OutT>(n, k, &rows2);
+      if (error == cudaSuccess) error = CriticalRows<1, 3, 4, OutT>(n, k, &rows3);
+      if (error != cudaSuccess) return error;
+      return rows3 < rows2 ? Launch<1, 3, 4>(x, w, y, n, k, stream) : Launch<1, 2, 4>(x, w, y, n, k, stream);
+    }
     case 2: return Launch<2, 2, 4>(x, w, y, n, k, stream);
     case 3: return Launch<3, 2, 4>(x, w, y, n, k, stream);
     case 4: return Launch<4, 2, 4>(x, w, y, n, k, stream);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/dependent_launch.cuh"
+
 namespace duo {
 namespace {
 
@@ -32,6 +34,7 @@ struct KvAppendArgs {
 template <int kVec>
 __global__ void KvAppendKernel(KvAppendArgs a) {
   using P = Bf16Pack<kVec>;
+  AllowDependentLaunch();  // the o_proj GEMV after it may stream its weights while this one runs
   const int chunks = a.head_dim / kVec;
   // Work item w = ((is_value * Hkv) + kv_head) * chunks + chunk, for one token.
   const int w = blockIdx.x * blockDim.x + threadIdx.x;
