@@ -1,7 +1,8 @@
 // The cuda backend's acceptance tests on the GPU machine (bundled by bundle.mjs with vitest shimmed):
 // core's conformance suite (logits within 2e-2 relative of the float32 goldens), greedy tokens equal
-// to the cpu backend's on the toy model for full, streaming and mixed policies, and the error paths
-// (bad device index, calls after dispose, out of memory). Writes $OUT/cuda-suite.json.
+// to the cpu backend's on the toy model for full, streaming and mixed policies, on-device sampling
+// (cuda-sampling.gpu.test.ts: greedy through the engine, seeded draws vs sampleToken), and the error
+// paths (bad device index, calls after dispose, out of memory). Writes $OUT/cuda-suite.json.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -11,6 +12,9 @@ import {
   policyFromMask,
 } from '../../../packages/core/src/index.js';
 import { compareLogits, describeBackendConformance } from '../../../packages/core/src/testing.js';
+// Declares its tests on import (describe/it from the shim); they run with the rest below. Imported
+// by name: kernels-cuda is marked side-effect free, so the bundler drops a bare import.
+import { SAMPLING_SUITE } from '../../../packages/kernels-cuda/src/backend/cuda-sampling.gpu.test.js';
 import { createCudaBackend } from '../../../packages/kernels-cuda/src/index.js';
 import { describe, expect, it, runDeclaredTests } from './vitest-shim.js';
 
@@ -30,8 +34,16 @@ interface GreedyFixture {
     sinkSize: number;
     recentSize: number;
     tokens: number[];
+    /** The cpu's top-1 minus top-2 logit at each generated token. */
+    margins: number[];
   }[];
 }
+
+/**
+ * Below this cpu margin (logits) a step is a near tie: bf16 rounding may legitimately pick the other
+ * token, after which the two texts are different continuations and are no longer compared.
+ */
+const NEAR_TIE = 0.01;
 
 describe('cuda vs cpu greedy tokens on the toy model', () => {
   const fixture = JSON.parse(
@@ -58,7 +70,16 @@ describe('cuda vs cpu greedy tokens on the toy model', () => {
           tokens.push(token.id);
         }
         const firstDifference = tokens.findIndex((id, i) => id !== greedyCase.tokens[i]);
-        expect(firstDifference, `first differing token index (cuda ${tokens.join(',')})`).toBe(-1);
+        if (firstDifference >= 0 && greedyCase.margins[firstDifference]! < NEAR_TIE) {
+          console.log(
+            `${greedyCase.name}: equal for ${firstDifference} tokens, then a near tie (cpu margin ${greedyCase.margins[firstDifference]} < ${NEAR_TIE}): cuda ${tokens[firstDifference]}, cpu ${greedyCase.tokens[firstDifference]}`,
+          );
+          return;
+        }
+        expect(
+          firstDifference,
+          `first differing token index (cpu margin there ${greedyCase.margins[firstDifference] ?? '-'}; cuda ${tokens.join(',')})`,
+        ).toBe(-1);
       } finally {
         await executor.dispose();
       }
@@ -165,6 +186,7 @@ describe('cuda error paths', () => {
   });
 });
 
+console.log(`cuda suite, including ${SAMPLING_SUITE}`);
 const results = await runDeclaredTests();
 const summary = {
   passed: results.filter((r) => r.status === 'passed').length,
