@@ -6,6 +6,11 @@
 // valid past are NaN and the output starts as NaN, so a kernel that reads a row it must not, or
 // leaves a row unwritten, fails the finiteness test.
 //
+// Every case runs the public launcher ("default") and, for head dims with several kernel
+// configurations (d = 128), every variant (LaunchPrefillAttentionVariant) against one reference;
+// the case name ends in the variant's name. A variant that needs more shared memory than the GPU
+// has is recorded as a passing case with skipped = true (never on an H100).
+//
 // Tolerance: max |out - ref| <= 2e-2 * max |ref|. The kernel's own error is the bf16 rounding of P
 // (relative 2^-9 per weight, averaging out over the keys) and of the output (2^-9 relative), both
 // far inside that bound; a wrong mask, a missing key block or a mis-scaled row is far outside it.
@@ -87,7 +92,6 @@ void RunCase(Reporter& reporter, const PrefillCase& c, uint64_t seed) {
   if (fs > 0 && (!Upload(reporter, d_sk, sk) || !Upload(reporter, d_sv, sv))) return;
   const std::size_t out_elems = static_cast<std::size_t>(T) * c.hq * d;
   if (!reporter.Ok(d_out.Allocate(out_elems * 2), "cudaMalloc(out)")) return;
-  if (!reporter.Ok(cudaMemset(d_out.As<void>(), 0xFF, out_elems * 2), "cudaMemset(out)")) return;  // NaN
 
   duo::PrefillAttentionArgs args{};
   args.qkv = d_qkv.As<__nv_bfloat16>();
@@ -104,19 +108,11 @@ void RunCase(Reporter& reporter, const PrefillCase& c, uint64_t seed) {
   args.head_dim = d;
   args.scale = scale;
   args.out = d_out.As<__nv_bfloat16>();
-  if (!reporter.Ok(duo::LaunchPrefillAttention(args, nullptr), "LaunchPrefillAttention")) return;
-  std::vector<uint16_t> out_bits(out_elems);
-  if (!reporter.Ok(cudaMemcpy(out_bits.data(), d_out.As<void>(), out_elems * 2, cudaMemcpyDeviceToHost),
-                   "cudaMemcpy(out)"))
-    return;
-  const std::vector<float> out = FromBf16Bits(out_bits);
 
-  // Every output must be written and finite.
-  std::size_t nonfinite = 0;
-  for (float v : out) nonfinite += std::isfinite(v) ? 0 : 1;
-
-  // Reference on a subset of tokens when T is large (every warp and row residue is still hit).
-  double max_abs = 0, max_rel = 0, ref_max = 0;
+  // Reference (fp32 dots like the kernel's fp32 accumulation, fp64 softmax) on a subset of tokens
+  // when T is large (every warp and row residue is still hit); NaN marks the tokens not checked.
+  std::vector<double> ref(out_elems, NAN);
+  double ref_max = 0;
   std::vector<double> logits, acc;
   for (int i = 0; i < T; ++i) {
     if (!(T <= 130 || i % 7 == 0 || i >= T - 3)) continue;
@@ -158,26 +154,52 @@ void RunCase(Reporter& reporter, const PrefillCase& c, uint64_t seed) {
         const double w = logits[j];
         for (int e = 0; e < d; ++e) acc[e] += w * v[e];
       }
-      const float* got = &out[static_cast<std::size_t>(i) * c.hq * d + static_cast<std::size_t>(h) * d];
+      double* dst = &ref[static_cast<std::size_t>(i) * c.hq * d + static_cast<std::size_t>(h) * d];
       for (int e = 0; e < d; ++e) {
-        const double ref = acc[e] / sum;
-        const double err = std::fabs(static_cast<double>(got[e]) - ref);
-        if (std::isfinite(got[e])) {
-          max_abs = std::max(max_abs, err);
-          max_rel = std::max(max_rel, err / (std::fabs(ref) + 1e-2));
-        }
-        ref_max = std::max(ref_max, std::fabs(ref));
+        dst[e] = acc[e] / sum;
+        ref_max = std::max(ref_max, std::fabs(dst[e]));
       }
     }
   }
   const double tolerance = 2e-2 * ref_max;
-  reporter.Case("PrefillAttention", name, nonfinite == 0 && max_abs <= tolerance,
-                Fields()
-                    .Number("max_abs", max_abs)
-                    .Number("max_rel", max_rel)
-                    .Number("ref_max_abs", ref_max)
-                    .Number("tolerance", tolerance)
-                    .Number("nonfinite", static_cast<double>(nonfinite)));
+
+  // variant -1: the public launcher; then every variant where there is more than one.
+  const int variants = duo::PrefillAttentionVariantCount(d);
+  for (int variant = -1; variant < (variants > 1 ? variants : 0); ++variant) {
+    const std::string label = variant < 0 ? "default" : duo::PrefillAttentionVariantName(d, variant);
+    const std::string case_name = name + "_" + label;
+    if (!reporter.Ok(cudaMemset(d_out.As<void>(), 0xFF, out_elems * 2), "cudaMemset(out)")) return;  // NaN
+    const cudaError_t launched = variant < 0 ? duo::LaunchPrefillAttention(args, nullptr)
+                                             : duo::LaunchPrefillAttentionVariant(args, variant, nullptr);
+    if (launched == cudaErrorNotSupported) {
+      reporter.Case("PrefillAttention", case_name, true, Fields().Bool("skipped", true).Text("why", "shared memory"));
+      continue;
+    }
+    if (!reporter.Ok(launched, "LaunchPrefillAttention(" + label + ")")) return;
+    std::vector<uint16_t> out_bits(out_elems);
+    if (!reporter.Ok(cudaMemcpy(out_bits.data(), d_out.As<void>(), out_elems * 2, cudaMemcpyDeviceToHost),
+                     "cudaMemcpy(out)"))
+      return;
+    const std::vector<float> out = FromBf16Bits(out_bits);
+
+    // Every output must be written and finite.
+    std::size_t nonfinite = 0;
+    for (float v : out) nonfinite += std::isfinite(v) ? 0 : 1;
+    double max_abs = 0, max_rel = 0;
+    for (std::size_t k = 0; k < out_elems; ++k) {
+      if (std::isnan(ref[k]) || !std::isfinite(out[k])) continue;
+      const double err = std::fabs(static_cast<double>(out[k]) - ref[k]);
+      max_abs = std::max(max_abs, err);
+      max_rel = std::max(max_rel, err / (std::fabs(ref[k]) + 1e-2));
+    }
+    reporter.Case("PrefillAttention", case_name, nonfinite == 0 && max_abs <= tolerance,
+                  Fields()
+                      .Number("max_abs", max_abs)
+                      .Number("max_rel", max_rel)
+                      .Number("ref_max_abs", ref_max)
+                      .Number("tolerance", tolerance)
+                      .Number("nonfinite", static_cast<double>(nonfinite)));
+  }
 }
 
 // ---- benchmarks ---------------------------------------------------------------------------------
@@ -227,37 +249,56 @@ void RunBenchmarks(Reporter& reporter) {
                          (kHkv - fr) * group * (static_cast<double>(tokens) * streaming_len + causal);
     return 4.0 * kD * pairs;
   };
-  auto time_case = [&](const std::string& name, const duo::PrefillAttentionArgs& a, double flops, int reps) {
-    const double ms = MedianMilliseconds([&] { return duo::LaunchPrefillAttention(a, nullptr); }, reps, 2);
-    const double tflops = flops / (ms * 1e-3) / 1e12;
-    reporter.Timing("PrefillAttention", name,
-                    Fields()
-                        .Number("ms", ms)
-                        .Number("flops", flops)
-                        .Number("tflops", tflops)
-                        .Number("floor_ms", flops / kPeak * 1e3)
-                        .Number("ratio_to_peak", tflops * 1e12 / kPeak));
-    return ms;
-  };
+  // Every d = 128 variant on every shape, so one device run shows which configuration wins; the
+  // timing name ends in the variant's name and `default` marks the one LaunchPrefillAttention uses.
+  const int variants = duo::PrefillAttentionVariantCount(kD);
+  const int default_variant = duo::PrefillAttentionDefaultVariant(kD);
+  for (int variant = 0; variant < variants; ++variant) {
+    const std::string label = duo::PrefillAttentionVariantName(kD, variant);
+    auto time_case = [&](const std::string& name, const duo::PrefillAttentionArgs& a, double flops, int reps) {
+      const double ms =
+          MedianMilliseconds([&] { return duo::LaunchPrefillAttentionVariant(a, variant, nullptr); }, reps, 2);
+      const double tflops = flops / (ms * 1e-3) / 1e12;
+      reporter.Timing("PrefillAttention", name + "/" + label,
+                      Fields()
+                          .Text("variant", label)
+                          .Bool("default", variant == default_variant)
+                          .Number("ms", ms)
+                          .Number("flops", flops)
+                          .Number("tflops", tflops)
+                          .Number("floor_ms", flops / kPeak * 1e3)
+                          .Number("ratio_to_peak", tflops * 1e12 / kPeak));
+      return ms;
+    };
+    // A variant this GPU cannot run (shared memory) is named once and skipped.
+    const cudaError_t probe = duo::LaunchPrefillAttentionVariant(make_args(1, kHkv, 0, 0), variant, nullptr);
+    if (probe == cudaErrorNotSupported) {
+      reporter.Timing("PrefillAttention", "skipped/" + label, Fields().Text("variant", label).Bool("skipped", true));
+      continue;
+    }
+    if (!reporter.Ok(probe, "LaunchPrefillAttentionVariant(" + label + ")")) return;
 
-  // (a) causal self-attention of a first chunk, all heads retrieval (full attention).
-  for (int tokens : {4096, 16384}) {
-    const auto a = make_args(tokens, kHkv, 0, 0);
-    time_case("causal_T" + std::to_string(tokens) + "_fr8", a, flops_of(tokens, kHkv, 0, 0), 20);
-  }
-  // (b) the last chunk of a 128K prompt: full (Fr = 8) vs 50% retrieval heads (Fr = 4, S 64, R 256).
-  for (int tokens : {4096, 16384, 32768}) {
-    const int past = kContext - tokens;
-    const int streaming_len = std::min(past, kSlots);
-    const int reps = tokens >= 16384 ? 5 : 10;
-    const double full_ms = time_case("chunk_T" + std::to_string(tokens) + "_c" + std::to_string(past) + "_fr8",
-                                     make_args(tokens, kHkv, past, streaming_len),
-                                     flops_of(tokens, kHkv, past, streaming_len), reps);
-    const double half_ms = time_case("chunk_T" + std::to_string(tokens) + "_c" + std::to_string(past) + "_fr4",
-                                     make_args(tokens, kHkv / 2, past, streaming_len),
-                                     flops_of(tokens, kHkv / 2, past, streaming_len), reps);
-    reporter.Timing("PrefillAttention", "chunk_T" + std::to_string(tokens) + "_speedup_fr4_over_fr8",
-                    Fields().Number("full_ms", full_ms).Number("half_ms", half_ms).Number("speedup", full_ms / half_ms));
+    // (a) causal self-attention of a first chunk, all heads retrieval (full attention).
+    for (int tokens : {4096, 16384}) {
+      const auto a = make_args(tokens, kHkv, 0, 0);
+      time_case("causal_T" + std::to_string(tokens) + "_fr8", a, flops_of(tokens, kHkv, 0, 0), 20);
+    }
+    // (b) the last chunk of a 128K prompt: full (Fr = 8) vs 50% retrieval heads (Fr = 4, S 64, R 256).
+    for (int tokens : {4096, 16384, 32768}) {
+      const int past = kContext - tokens;
+      const int streaming_len = std::min(past, kSlots);
+      const int reps = tokens >= 16384 ? 5 : 10;
+      const double full_ms = time_case("chunk_T" + std::to_string(tokens) + "_c" + std::to_string(past) + "_fr8",
+                                       make_args(tokens, kHkv, past, streaming_len),
+                                       flops_of(tokens, kHkv, past, streaming_len), reps);
+      const double half_ms = time_case("chunk_T" + std::to_string(tokens) + "_c" + std::to_string(past) + "_fr4",
+                                       make_args(tokens, kHkv / 2, past, streaming_len),
+                                       flops_of(tokens, kHkv / 2, past, streaming_len), reps);
+      reporter.Timing(
+          "PrefillAttention", "chunk_T" + std::to_string(tokens) + "_speedup_fr4_over_fr8/" + label,
+          Fields().Text("variant", label).Number("full_ms", full_ms).Number("half_ms", half_ms).Number("speedup",
+                                                                                                      full_ms / half_ms));
+    }
   }
 }
 
@@ -279,6 +320,17 @@ DUO_CHECK(PrefillAttention) {
       {32, 8, 0, 128, 129, 1000, 320, 320, 0.0f}, {32, 8, 0, 128, 512, 0, 320, 320, 0.0f},
   };
   for (const PrefillCase& c : llama) RunCase(reporter, c, seed++);
+  // d = 128 beyond the Llama group of 4, for the variants with 32 rows per warp and 256 rows per
+  // CTA: groups 1, 2, 3, 5, 7, 8 (3, 5, 7 do not divide 16, 32, 128 or 256), Hkv 1 with the
+  // streaming or the retrieval group empty, pasts that are no multiple of 32, 48, 64 or 128,
+  // several 256-row blocks with the diagonal crossing key blocks, a non-default scale.
+  const PrefillCase d128[] = {
+      {8, 8, 4, 128, 77, 130, 45, 320, 0.0f},  {4, 2, 2, 128, 300, 47, 0, 64, 0.0f},
+      {6, 2, 1, 128, 100, 150, 80, 80, 0.05f}, {10, 2, 1, 128, 140, 61, 17, 64, 0.0f},
+      {7, 1, 1, 128, 40, 33, 0, 0, 0.0f},      {8, 1, 1, 128, 50, 70, 0, 0, 0.0f},
+      {8, 1, 0, 128, 45, 0, 33, 64, 0.0f},     {16, 2, 1, 128, 97, 0, 0, 64, 0.0f},
+  };
+  for (const PrefillCase& c : d128) RunCase(reporter, c, seed++);
   // d = 64 with a group of 3 (does not divide the 128-row block) and a non-default scale.
   RunCase(reporter, PrefillCase{6, 2, 1, 64, 100, 150, 80, 80, 0.1f}, seed++);
   // d = 16, the golden-fixture models: Hq 4 with Hkv 2, 1, 4; Fr none, some, all; streaming S 4 + R 8.

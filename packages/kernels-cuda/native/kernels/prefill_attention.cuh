@@ -31,4 +31,23 @@ struct PrefillAttentionArgs {
  */
 cudaError_t LaunchPrefillAttention(const PrefillAttentionArgs& args, cudaStream_t stream);
 
+// ---- for the checks only: every kernel configuration, so one device run can compare them --------
+
+/** Kernel configurations for `head_dim` (0 for an unsupported one); d = 16, 32, 64 have one each. */
+int PrefillAttentionVariantCount(int head_dim);
+
+/** The variant LaunchPrefillAttention uses for `head_dim`. */
+int PrefillAttentionDefaultVariant(int head_dim);
+
+/** A short name of variant `variant` for `head_dim` (e.g. "v2_w4_r32_bc32_s3_qsmem"), or nullptr. */
+const char* PrefillAttentionVariantName(int head_dim, int variant);
+
+/**
+ * LaunchPrefillAttention with configuration `variant` (0 .. PrefillAttentionVariantCount - 1):
+ * cudaErrorInvalidValue for a variant that does not exist for args.head_dim (or any bad argument),
+ * cudaErrorNotSupported when it needs more shared memory per block than this GPU has (nothing is
+ * launched then; LaunchPrefillAttention falls back to variant 0, which fits every target GPU).
+ */
+cudaError_t LaunchPrefillAttentionVariant(const PrefillAttentionArgs& args, int variant, cudaStream_t stream);
+
 }  // namespace duo
