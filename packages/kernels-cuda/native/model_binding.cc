@@ -73,19 +73,48 @@ class ModelWorker : public CudaWorker {
   std::function<Status(CudaModel&)> work_;
 };
 
+/** A forward call's host inputs (sequence, start, ids [T] i32, cos/sin [T, d/2] f32), owned by the worker. */
+struct ForwardInputs {
+  int sequence = 0;
+  int start = 0;
+  std::vector<int32_t> ids;
+  std::vector<float> cos;
+  std::vector<float> sin;
+  int tokens() const { return static_cast<int>(ids.size()); }
+};
+
+/** Reads info[0..4] = (sequence, start, ids, cos, sin) as forward and forwardSample take them. */
+ForwardInputs ReadForwardInputs(const Napi::CallbackInfo& info, const CudaModel& model, const char* method) {
+  ForwardInputs in;
+  in.sequence = IntArg(info[0], "sequence", 0, kMaxInt);
+  in.start = IntArg(info[1], "start", 0, kMaxInt);
+  Napi::TypedArray ids = TypedArg(info[2], napi_int32_array, "ids", "Int32Array");
+  Napi::TypedArray cos = TypedArg(info[3], napi_float32_array, "cos", "Float32Array");
+  Napi::TypedArray sin = TypedArg(info[4], napi_float32_array, "sin", "Float32Array");
+  const std::size_t tokens = ids.ElementLength();
+  const std::size_t half = model.shape().head_dim / 2;
+  if (tokens == 0) throw Napi::RangeError::New(info.Env(), std::string(method) + ": ids is empty");
+  if (tokens > static_cast<std::size_t>(kMaxInt)) {
+    throw Napi::RangeError::New(info.Env(), std::string(method) + ": more than 2^31 - 1 ids");
+  }
+  if (cos.ElementLength() != tokens * half || sin.ElementLength() != tokens * half) {
+    throw Napi::RangeError::New(info.Env(), std::string(method) + ": cos and sin must hold tokens * head_dim/2 = " +
+                                                std::to_string(tokens * half) + " values");
+  }
+  const int32_t* id_data = TypedData<int32_t>(ids);
+  const float* cos_data = TypedData<float>(cos);
+  const float* sin_data = TypedData<float>(sin);
+  in.ids.assign(id_data, id_data + tokens);
+  in.cos.assign(cos_data, cos_data + tokens * half);
+  in.sin.assign(sin_data, sin_data + tokens * half);
+  return in;
+}
+
 class ForwardWorker : public CudaWorker {
  public:
-  ForwardWorker(Napi::Env env, ModelPtr model, int sequence, int start, std::vector<int32_t> ids, std::vector<float> cos,
-                std::vector<float> sin, bool all_logits)
-      : CudaWorker(env),
-        model_(std::move(model)),
-        sequence_(sequence),
-        start_(start),
-        ids_(std::move(ids)),
-        cos_(std::move(cos)),
-        sin_(std::move(sin)),
-        all_logits_(all_logits) {
-    const std::size_t rows = all_logits_ ? ids_.size() : 1;
+  ForwardWorker(Napi::Env env, ModelPtr model, ForwardInputs inputs, bool all_logits)
+      : CudaWorker(env), model_(std::move(model)), in_(std::move(inputs)), all_logits_(all_logits) {
+    const std::size_t rows = all_logits_ ? in_.ids.size() : 1;
     Napi::Float32Array logits = Napi::Float32Array::New(env, rows * model_->shape().vocab);
     logits_data_ = logits.Data();
     logits_ref_ = Napi::Persistent(logits);
@@ -93,21 +122,60 @@ class ForwardWorker : public CudaWorker {
 
  protected:
   void Execute() override {
-    CheckStatus(model_->Forward(sequence_, start_, ids_.data(), static_cast<int>(ids_.size()), cos_.data(), sin_.data(),
+    CheckStatus(model_->Forward(in_.sequence, in_.start, in_.ids.data(), in_.tokens(), in_.cos.data(), in_.sin.data(),
                                 all_logits_, logits_data_));
   }
   Napi::Value Result() override { return logits_ref_.Value(); }
 
  private:
   ModelPtr model_;
-  int sequence_;
-  int start_;
-  std::vector<int32_t> ids_;
-  std::vector<float> cos_;
-  std::vector<float> sin_;
+  ForwardInputs in_;
   bool all_logits_;
   float* logits_data_ = nullptr;
   Napi::Reference<Napi::Float32Array> logits_ref_;
+};
+
+/**
+ * forwardSample: resolves to the id selected on the device. Logits that cannot be sampled from
+ * reject with an Error naming the sequence and carrying `sampleCode` (sampling.cuh's negative code);
+ * the forward itself has then succeeded and the sequence has advanced.
+ */
+class ForwardSampleWorker : public CudaWorker {
+ public:
+  ForwardSampleWorker(Napi::Env env, ModelPtr model, ForwardInputs inputs, SampleRequest request,
+                      std::vector<int32_t> previous)
+      : CudaWorker(env),
+        model_(std::move(model)),
+        in_(std::move(inputs)),
+        request_(request),
+        previous_(std::move(previous)) {
+    request_.previous_tokens = previous_.data();
+    request_.num_previous = static_cast<int>(previous_.size());
+  }
+
+ protected:
+  void Execute() override {
+    if (!CheckStatus(model_->ForwardSample(in_.sequence, in_.start, in_.ids.data(), in_.tokens(), in_.cos.data(),
+                                           in_.sin.data(), request_, &sampled_))) {
+      return;
+    }
+    if (sampled_ < 0) {
+      SetError("forwardSample of " + std::to_string(in_.tokens()) + " tokens on sequence " +
+               std::to_string(in_.sequence) + " at position " + std::to_string(in_.start) +
+               ": cannot select a token: " + DescribeSampleCode(sampled_));
+    }
+  }
+  void DecorateError(Napi::Object error) override {
+    if (sampled_ < 0) error.Set("sampleCode", Napi::Number::New(Env(), sampled_));
+  }
+  Napi::Value Result() override { return Napi::Number::New(Env(), sampled_); }
+
+ private:
+  ModelPtr model_;
+  ForwardInputs in_;
+  SampleRequest request_;
+  std::vector<int32_t> previous_;
+  int32_t sampled_ = 0;
 };
 
 /** Takes the handle's reference and drops it off the JS thread, after any call in flight. */
@@ -159,6 +227,7 @@ Napi::Function NativeModel::Define(Napi::Env env) {
                          InstanceMethod("uploadWeight", &NativeModel::UploadWeight),
                          InstanceMethod("fillRandomWeights", &NativeModel::FillRandomWeights),
                          InstanceMethod("forward", &NativeModel::Forward),
+                         InstanceMethod("forwardSample", &NativeModel::ForwardSample),
                          InstanceMethod("fillSyntheticCache", &NativeModel::FillSyntheticCache),
                          InstanceMethod("memory", &NativeModel::Memory),
                          InstanceMethod("dispose", &NativeModel::Dispose),
@@ -221,27 +290,48 @@ Napi::Value NativeModel::FillRandomWeights(const Napi::CallbackInfo& info) {
 Napi::Value NativeModel::Forward(const Napi::CallbackInfo& info) {
   return AsPromise(info, [&]() -> Napi::Value {
     ModelPtr model = Live(info.Env(), "forward");
-    const int sequence = IntArg(info[0], "sequence", 0, kMaxInt);
-    const int start = IntArg(info[1], "start", 0, kMaxInt);
-    Napi::TypedArray ids = TypedArg(info[2], napi_int32_array, "ids", "Int32Array");
-    Napi::TypedArray cos = TypedArg(info[3], napi_float32_array, "cos", "Float32Array");
-    Napi::TypedArray sin = TypedArg(info[4], napi_float32_array, "sin", "Float32Array");
+    ForwardInputs inputs = ReadForwardInputs(info, *model, "forward");
     if (!info[5].IsBoolean()) throw Napi::TypeError::New(info.Env(), "allLogits must be a boolean");
-    const std::size_t tokens = ids.ElementLength();
-    const std::size_t half = model->shape().head_dim / 2;
-    if (tokens == 0) throw Napi::RangeError::New(info.Env(), "forward: ids is empty");
-    if (cos.ElementLength() != tokens * half || sin.ElementLength() != tokens * half) {
-      throw Napi::RangeError::New(info.Env(), "forward: cos and sin must hold tokens * head_dim/2 = " +
-                                                  std::to_string(tokens * half) + " values");
+    return Queue(new ForwardWorker(info.Env(), model, std::move(inputs), info[5].As<Napi::Boolean>().Value()));
+  });
+}
+
+Napi::Value NativeModel::ForwardSample(const Napi::CallbackInfo& info) {
+  return AsPromise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    ModelPtr model = Live(env, "forwardSample");
+    ForwardInputs inputs = ReadForwardInputs(info, *model, "forwardSample");
+    if (!info[5].IsObject()) throw Napi::TypeError::New(env, "request must be an object");
+    const Napi::Object r = info[5].As<Napi::Object>();
+    const Napi::Value greedy = r.Get("greedy");
+    if (!greedy.IsBoolean()) throw Napi::TypeError::New(env, "greedy must be a boolean");
+    const auto in_range = [&](const char* name, bool ok, double value, const char* range) {
+      if (!ok) {
+        throw Napi::RangeError::New(env, std::string(name) + " must be " + range + ", got " + std::to_string(value));
+      }
+    };
+    const double temperature = NumberField(r, "temperature");
+    in_range("temperature", std::isfinite(temperature) && temperature >= 0, temperature, "finite and >= 0");
+    const int top_k = IntField(r, "topK", 0, kMaxInt);
+    const double top_p = NumberField(r, "topP");
+    in_range("topP", top_p > 0 && top_p <= 1, top_p, "in (0, 1]");
+    const double penalty = NumberField(r, "repetitionPenalty");
+    in_range("repetitionPenalty", std::isfinite(penalty) && penalty > 0, penalty, "finite and > 0");
+    const double uniform = NumberField(r, "uniform");
+    in_range("uniform", uniform >= 0 && uniform <= 1, uniform, "in [0, 1]");
+    Napi::TypedArray previous = TypedArg(r.Get("previousTokens"), napi_int32_array, "previousTokens", "Int32Array");
+    if (previous.ElementLength() > static_cast<std::size_t>(kMaxInt)) {
+      throw Napi::RangeError::New(env, "previousTokens holds more than 2^31 - 1 ids");
     }
-    const int32_t* id_data = TypedData<int32_t>(ids);
-    const float* cos_data = TypedData<float>(cos);
-    const float* sin_data = TypedData<float>(sin);
-    auto* worker = new ForwardWorker(info.Env(), model, sequence, start, std::vector<int32_t>(id_data, id_data + tokens),
-                                     std::vector<float>(cos_data, cos_data + tokens * half),
-                                     std::vector<float>(sin_data, sin_data + tokens * half),
-                                     info[5].As<Napi::Boolean>().Value());
-    return Queue(worker);
+    // fp32 from here on (sampling.cuh): the caller passes fp32-representable values for exact agreement.
+    SampleRequest request;
+    request.greedy = greedy.As<Napi::Boolean>().Value();
+    request.params = SamplingParams{static_cast<float>(temperature), top_k, static_cast<float>(top_p),
+                                    static_cast<float>(penalty)};
+    request.uniform = static_cast<float>(uniform);
+    const int32_t* previous_data = TypedData<int32_t>(previous);
+    std::vector<int32_t> previous_ids(previous_data, previous_data + previous.ElementLength());
+    return Queue(new ForwardSampleWorker(env, model, std::move(inputs), request, std::move(previous_ids)));
   });
 }
 

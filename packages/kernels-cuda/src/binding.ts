@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon ABI this TypeScript expects; native/addon.cc's kAbiVersion must match. */
-export const EXPECTED_ABI_VERSION = 2;
+export const EXPECTED_ABI_VERSION = 3;
 
 /** One CUDA device as the addon reports it. */
 export interface NativeDeviceRecord {
@@ -124,6 +124,28 @@ export const WeightKind = {
 } as const;
 export type WeightKind = (typeof WeightKind)[keyof typeof WeightKind];
 
+/**
+ * How `forwardSample` selects a token (native/kernels/sampling.cuh): core's resolved sampling
+ * options, the host's draw and the penalty ids. The numbers travel as fp32 from here on, so a
+ * CPU sampler agrees exactly only when given the same fp32-representable values.
+ */
+export interface NativeSampleRequest {
+  /** Argmax after the penalty; temperature, topK, topP and uniform are then ignored. */
+  readonly greedy: boolean;
+  /** Finite, >= 0; > 0 (also after rounding to fp32) unless greedy. */
+  readonly temperature: number;
+  /** Integer >= 0; 0 or >= vocab = off. */
+  readonly topK: number;
+  /** In (0, 1]; 1 = off. */
+  readonly topP: number;
+  /** Finite, > 0; 1 = off. */
+  readonly repetitionPenalty: number;
+  /** The host draw in [0, 1]. */
+  readonly uniform: number;
+  /** [n] i32 ids in [0, vocab) the penalty applies to (repeats count once); may be empty. */
+  readonly previousTokens: Int32Array;
+}
+
 /** One model resident on a GPU (native/model_binding.cc). Every GPU call returns a Promise. */
 export interface NativeModel {
   uploadWeight(kind: WeightKind, layer: number, data: Uint16Array): Promise<void>;
@@ -140,6 +162,19 @@ export interface NativeModel {
     sin: Float32Array,
     allLogits: boolean,
   ): Promise<Float32Array>;
+  /**
+   * The same forward, but the last row's token is selected on the device and only its id comes
+   * back. Logits that cannot be sampled from (NaN, all -Infinity) reject with an Error carrying a
+   * numeric `sampleCode` after the forward succeeded (the native sequence has advanced).
+   */
+  forwardSample(
+    sequence: number,
+    start: number,
+    ids: Int32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    request: NativeSampleRequest,
+  ): Promise<number>;
   fillSyntheticCache(sequence: number, length: number, seed: number): Promise<void>;
   memory(): NativeModelMemory;
   /** Frees the device memory once calls in flight finish; later calls reject. Idempotent. */

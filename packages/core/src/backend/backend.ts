@@ -1,5 +1,6 @@
 // The backend contract (DESIGN §4): model-level, not op-level. A backend loads a model under a
 // KvCachePolicy and runs whole forward passes, so native backends never return to JS per layer.
+import type { ResolvedSamplingOptions } from '../engine/sampling.js';
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import type { KvCacheDtype, KvCachePolicy } from '../policy/kv-cache-policy.js';
 
@@ -41,6 +42,30 @@ export interface ForwardOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * How {@link Executor.forwardSample} picks the token after the last row: the engine's resolved
+ * sampling options plus the host's random draw, so the generator stays on the host and a seeded run
+ * draws the same stream whichever backend samples.
+ */
+export interface DeviceSampleRequest extends ResolvedSamplingOptions {
+  /**
+   * The host generator's draw in [0, 1) for this token (`Rng.nextFloat()`), used exactly where
+   * `sampleToken` uses its own draw. Ignored when greedy (the engine then draws nothing).
+   */
+  readonly uniform: number;
+  /**
+   * Ids the repetition penalty applies to (prompt + generated so far; repeats count once, order
+   * does not matter). Needed only when `repetitionPenalty` is not 1; every id must be in
+   * `[0, vocabSize)`.
+   */
+  readonly previousTokens?: readonly number[];
+}
+
+/** Options of {@link Executor.forwardSample}. */
+export interface ForwardSampleOptions {
+  readonly signal?: AbortSignal;
+}
+
 /** Bytes of KV cache, split by head class. */
 export interface MemoryReport {
   /** Bytes reserved for KV caches (capacity). */
@@ -65,6 +90,25 @@ export interface Executor {
    * fully); later calls are later chunks or, with one token, decode steps.
    */
   forward(sequence: number, tokens: readonly number[], options?: ForwardOptions): Promise<ForwardResult>;
+  /**
+   * Optional: the same forward pass as {@link Executor.forward} (same DESIGN §3 semantics, same
+   * argument checks and errors, the sequence advances by `tokens.length`), but instead of
+   * returning logits it selects the next token from the last row where the logits are, as
+   * `sampleToken(lastRow, request, rng, request.previousTokens)` would with `rng.nextFloat()`
+   * returning `request.uniform`, and resolves to that id. Backends that keep logits on a device
+   * implement it to avoid copying a `[vocabSize]` f32 row back per token; results may differ from
+   * `sampleToken` only where the backend documents float rounding (e.g. a draw within rounding of
+   * a CDF boundary). Invalid options reject with a `SamplingError` before anything runs; logits
+   * that cannot be sampled from (NaN, all -Infinity) reject with a `SamplingError` after the
+   * forward, which has then advanced the sequence. Backends without it leave it undefined and the
+   * engine samples on the host.
+   */
+  forwardSample?(
+    sequence: number,
+    tokens: readonly number[],
+    request: DeviceSampleRequest,
+    options?: ForwardSampleOptions,
+  ): Promise<number>;
   /** Tokens held by `sequence`. */
   length(sequence: number): number;
   /** Forgets a sequence's cache. */

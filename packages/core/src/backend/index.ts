@@ -3,9 +3,11 @@
 export type {
   Backend,
   BackendCapabilities,
+  DeviceSampleRequest,
   Executor,
   ForwardOptions,
   ForwardResult,
+  ForwardSampleOptions,
   LoadOptions,
   MemoryReport,
   ModelSource,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
+import type {
+  DeviceSampleRequest,
+  Executor,
+  ForwardOptions,
+  ForwardResult,
+  ForwardSampleOptions,
+  MemoryReport,
+} from '../backend/backend.js';
 import { AbortedError, CapacityError } from '../backend/backend-errors.js';
 import { DuoError } from '../errors.js';
 import type { ModelConfig } from '../model/model-types.js';
@@ -14,7 +21,7 @@ import {
   type TextDecoderLike,
 } from './engine.js';
 import { BackendResultError, EngineInputError } from './engine-errors.js';
-import { SamplingError } from './sampling.js';
+import { createRng, SamplingError, sampleToken } from './sampling.js';
 
 const VOCAB = 6;
 /** Greedy successor of each token in the bigram table. */
@@ -128,6 +135,65 @@ class BigramExecutor implements Executor {
   }
 
   async dispose(): Promise<void> {}
+}
+
+interface SampleCall {
+  sequence: number;
+  tokens: number[];
+  request: DeviceSampleRequest;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * A BigramExecutor that also samples "on its device": forwardSample runs the same forward and picks
+ * the token with sampleToken on its own last row, using the request's draw as the one rng value.
+ * Records which method served each call.
+ */
+class SamplingBigramExecutor extends BigramExecutor {
+  readonly methods: ('forward' | 'forwardSample')[] = [];
+  readonly sampleCalls: SampleCall[] = [];
+  /** Replaces the sampled id (tests of bad backend results). */
+  replaceId?: (id: number) => number;
+
+  override async forward(
+    sequence: number,
+    tokens: readonly number[],
+    options: ForwardOptions = {},
+  ): Promise<ForwardResult> {
+    this.methods.push('forward');
+    return super.forward(sequence, tokens, options);
+  }
+
+  async forwardSample(
+    sequence: number,
+    tokens: readonly number[],
+    request: DeviceSampleRequest,
+    options: ForwardSampleOptions = {},
+  ): Promise<number> {
+    this.methods.push('forwardSample');
+    // Copied now: the engine may extend its id list after the call.
+    const previous = request.previousTokens === undefined ? undefined : [...request.previousTokens];
+    this.sampleCalls.push({
+      sequence,
+      tokens: [...tokens],
+      request: { ...request, ...(previous === undefined ? {} : { previousTokens: previous }) },
+      signal: options.signal,
+    });
+    const result = await super.forward(sequence, tokens, { signal: options.signal });
+    let draws = 0;
+    const rng = {
+      nextFloat: () => {
+        draws++;
+        return request.uniform;
+      },
+      nextUint32: () => {
+        throw new Error('sampleToken draws floats only');
+      },
+    };
+    const id = sampleToken(result.logits, request, rng, previous ?? []);
+    if (draws > 1) throw new Error('sampleToken drew twice');
+    return this.replaceId ? this.replaceId(id) : id;
+  }
 }
 
 /** Test detokenizer: fixed text per id; ids in `delayed` release their text only on the next push or flush. */
@@ -441,6 +507,134 @@ describe('generate', () => {
     const executor = new BigramExecutor(PEAKED);
     executor.forward = async () => ({ logits: new Float32Array(5), numRows: 1, vocabSize: 5 });
     await expect(collectGeneration(generate(executor, [0]))).rejects.toThrow(BackendResultError);
+  });
+});
+
+describe('generate with an executor that samples on its device (forwardSample)', () => {
+  it('samples in the last prefill call and every decode step; earlier chunks use forward', async () => {
+    const executor = new SamplingBigramExecutor(PEAKED);
+    const result = await collectGeneration(
+      generate(executor, [0, 1, 2, 3, 4, 1, 2], {
+        greedy: true,
+        maxNewTokens: 3,
+        prefillChunkSize: 3,
+        sequence: 1,
+      }),
+    );
+    expect(executor.methods).toEqual([
+      'forward',
+      'forward',
+      'forwardSample',
+      'forwardSample',
+      'forwardSample',
+    ]);
+    expect(executor.calls.map((call) => [call.sequence, call.tokens])).toEqual([
+      [1, [0, 1, 2]],
+      [1, [3, 4, 1]],
+      [1, [2]],
+      [1, [3]],
+      [1, [4]],
+    ]);
+    expect(executor.sampleCalls.map((call) => call.tokens)).toEqual([[2], [3], [4]]);
+    expect(result.tokens).toEqual([3, 4, 5]);
+    expect(result.prefillMs).toBeGreaterThanOrEqual(0);
+    expect(result.decodeMs).toBeGreaterThanOrEqual(0);
+    // A one-chunk prompt samples in its only call; greedy requests carry no draw and no ids.
+    const single = new SamplingBigramExecutor(PEAKED);
+    await collectGeneration(generate(single, [0], { greedy: true, maxNewTokens: 2 }));
+    expect(single.methods).toEqual(['forwardSample', 'forwardSample']);
+    expect(single.sampleCalls[0]!.request).toEqual({
+      greedy: true,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+      uniform: 0,
+    });
+  });
+
+  const settings: [string, GenerateOptions][] = [
+    ['plain softmax', {}],
+    ['temperature 0.75', { temperature: 0.75 }],
+    ['top-k 3 + top-p 0.8', { topK: 3, topP: 0.8 }],
+    ['penalty 1.5 + temperature 1.25', { repetitionPenalty: 1.5, temperature: 1.25 }],
+    ['greedy + penalty 1.5', { greedy: true, repetitionPenalty: 1.5 }],
+  ];
+  for (const [name, options] of settings) {
+    it(`${name}: the same tokens as host sampling, consuming the seeded stream one draw per token`, async () => {
+      for (const seed of [1, 2, 77]) {
+        const run = { maxNewTokens: 30, seed, stopTokenIds: [], ...options };
+        const host = await collectGeneration(generate(new BigramExecutor(FLAT), [0, 4], run));
+        const device = new SamplingBigramExecutor(FLAT);
+        const onDevice = await collectGeneration(generate(device, [0, 4], run));
+        expect(onDevice.tokens).toEqual(host.tokens);
+        expect(onDevice.tokens).toHaveLength(30);
+        const draws = device.sampleCalls.map((call) => call.request.uniform);
+        if (options.greedy) {
+          expect(draws.every((u) => u === 0)).toBe(true);
+        } else {
+          const rng = createRng(seed);
+          expect(draws).toEqual(Array.from({ length: 30 }, () => rng.nextFloat()));
+        }
+        // The penalty's ids are the prompt plus every token generated before the call, once each.
+        device.sampleCalls.forEach((call, step) => {
+          const expected = options.repetitionPenalty
+            ? [...new Set([0, 4, ...onDevice.tokens.slice(0, step)])].sort((a, b) => a - b)
+            : undefined;
+          const previous = call.request.previousTokens;
+          expect(previous === undefined ? undefined : [...previous].sort((a, b) => a - b)).toEqual(expected);
+        });
+      }
+    });
+  }
+
+  it('a sampling run really departs from greedy, so the comparison above can fail', async () => {
+    const device = await collectGeneration(
+      generate(new SamplingBigramExecutor(FLAT), [0], { seed: 1, maxNewTokens: 30 }),
+    );
+    const greedy = await collectGeneration(
+      generate(new BigramExecutor(FLAT), [0], { greedy: true, maxNewTokens: 30 }),
+    );
+    expect(device.tokens).not.toEqual(greedy.tokens);
+  });
+
+  it('stops, aborts and fails like the logits path', async () => {
+    const stopped = new SamplingBigramExecutor(PEAKED);
+    const result = await collectGeneration(generate(stopped, [0], { greedy: true, stopTokenIds: [5] }));
+    expect(result).toMatchObject({ tokens: [2, 3, 4, 5], finishReason: 'stop-token' });
+    expect(stopped.sampleCalls.map((call) => call.tokens)).toEqual([[0], [2], [3], [4]]);
+
+    const controller = new AbortController();
+    const aborting = new SamplingBigramExecutor(PEAKED, 64, (callIndex) => {
+      if (callIndex === 2) {
+        controller.abort();
+        throw new DOMException('aborted', 'AbortError');
+      }
+    });
+    const aborted = await collectGeneration(
+      generate(aborting, [0], { greedy: true, maxNewTokens: 50, signal: controller.signal }),
+    );
+    expect(aborted).toMatchObject({ tokens: [2, 3], finishReason: 'aborted' });
+    expect(aborting.sampleCalls.every((call) => call.signal === controller.signal)).toBe(true);
+
+    const failing = new SamplingBigramExecutor(PEAKED, 64, (callIndex) => {
+      if (callIndex === 1) throw new SamplingError('logits contain NaN at token id 3');
+    });
+    await expect(collectGeneration(generate(failing, [0], { greedy: true }))).rejects.toThrow(SamplingError);
+  });
+
+  it('rejects a sampled id outside the vocabulary', async () => {
+    for (const bad of [VOCAB, -1, 1.5]) {
+      const executor = new SamplingBigramExecutor(PEAKED);
+      executor.replaceId = () => bad;
+      await expect(collectGeneration(generate(executor, [0]))).rejects.toThrow(BackendResultError);
+    }
+  });
+
+  it('score never uses forwardSample', async () => {
+    const executor = new SamplingBigramExecutor(PEAKED);
+    await score(executor, [0, 2, 3], { prefillLength: 2 });
+    expect(executor.methods).toEqual(['forward', 'forward']);
   });
 });
 

@@ -1,6 +1,6 @@
 // The engine: generation and teacher-forced scoring written once against the Executor contract, so
 // every backend gets the same chunked prefill, sampling, stopping and streaming behaviour.
-import type { Executor, ForwardResult } from '../backend/backend.js';
+import type { DeviceSampleRequest, Executor, ForwardResult } from '../backend/backend.js';
 import { AbortedError, CapacityError } from '../backend/backend-errors.js';
 import { BackendResultError, EngineInputError } from './engine-errors.js';
 import { argmax, createRng, resolveSamplingOptions, type SamplingOptions, sampleToken } from './sampling.js';
@@ -56,7 +56,10 @@ export interface GenerateResult {
   text: string;
   finishReason: FinishReason;
   promptTokens: number;
-  /** Wall time of the prefill forward calls. */
+  /**
+   * Wall time of the prefill forward calls. With an executor that samples on its device
+   * (`forwardSample`), the last prefill call also selects the first token.
+   */
   prefillMs: number;
   /** Wall time of sampling and decode forward calls (time the consumer holds an event is not counted). */
   decodeMs: number;
@@ -135,6 +138,10 @@ const now = (): number => performance.now();
  * iteration then resets the sequence, prefills, and samples until a stop token, a stop string,
  * `maxNewTokens`, the sequence's capacity (prompt + generated reaches `maxTokens`) or an abort.
  * The iterator's return value is the {@link GenerateResult}. Executor errors reject the iterator.
+ * When the executor has `forwardSample`, the last prefill chunk and every decode step select the
+ * token on the backend, fed with the same host random stream `sampleToken` would consume (one
+ * draw per token, none when greedy), so a seed gives the same tokens on every backend up to the
+ * float rounding the backend documents.
  */
 export function generate(
   executor: Executor,
@@ -216,6 +223,16 @@ async function* run(
     prefillMs,
     decodeMs,
   });
+  // Ids seen so far, for the repetition penalty (kept only when the penalty is on); `seenList`
+  // holds the same ids for executors that sample on their device.
+  const seen = sampling.repetitionPenalty === 1 ? undefined : new Set(prompt);
+  const seenList = seen === undefined ? undefined : [...seen];
+  const remember = (id: number): void => {
+    if (seen === undefined || seen.has(id)) return;
+    seen.add(id);
+    seenList?.push(id);
+  };
+
   // Runs one forward call; undefined means it was aborted.
   const forward = async (ids: readonly number[]): Promise<Float32Array | undefined> => {
     if (signal?.aborted) return undefined;
@@ -227,18 +244,50 @@ async function* run(
       throw error;
     }
   };
+  // The same call selecting the next token on the executor; undefined means it was aborted. The
+  // draw is taken here, where sampleToken would take it: once per token and only when not greedy.
+  const forwardSample = executor.forwardSample?.bind(executor);
+  const forwardSampled = async (ids: readonly number[]): Promise<number | undefined> => {
+    if (signal?.aborted || forwardSample === undefined) return undefined;
+    const request: DeviceSampleRequest = {
+      ...sampling,
+      uniform: sampling.greedy ? 0 : rng.nextFloat(),
+      ...(seenList === undefined ? {} : { previousTokens: seenList }),
+    };
+    let id: number;
+    try {
+      id = await forwardSample(sequence, ids, request, { signal });
+    } catch (error) {
+      if (signal?.aborted) return undefined;
+      throw error;
+    }
+    if (!(Number.isInteger(id) && id >= 0 && id < executor.config.vocabSize)) {
+      throw new BackendResultError(
+        `backend '${executor.backendName}' sampled token ${String(id)}, outside the vocabulary [0, ${executor.config.vocabSize})`,
+      );
+    }
+    return id;
+  };
 
   executor.reset(sequence);
   const decoder = settings.detokenizer?.createDecodeStream();
   const matcher = new StopStringMatcher(settings.stopStrings);
-  // Ids seen so far, for the repetition penalty (kept only when the penalty is on).
-  const seen = sampling.repetitionPenalty === 1 ? undefined : new Set(prompt);
 
   const prefillStart = now();
+  // What the last call produced: logits to sample on the host, or the id the executor sampled.
   let logits: Float32Array | undefined;
+  let sampled: number | undefined;
   for (let start = 0; start < prompt.length; start += chunkSize) {
-    logits = await forward(prompt.slice(start, start + chunkSize));
-    if (logits === undefined) {
+    const chunk = prompt.slice(start, start + chunkSize);
+    let done: boolean;
+    if (forwardSample !== undefined && start + chunkSize >= prompt.length) {
+      sampled = await forwardSampled(chunk);
+      done = sampled !== undefined;
+    } else {
+      logits = await forward(chunk);
+      done = logits !== undefined;
+    }
+    if (!done) {
       prefillMs = now() - prefillStart;
       return finish('aborted');
     }
@@ -253,9 +302,9 @@ async function* run(
 
   for (;;) {
     const stepStart = now();
-    const id = sampleToken(logits!, sampling, rng, seen ?? []);
+    const id = sampled ?? sampleToken(logits!, sampling, rng, seen ?? []);
     tokens.push(id);
-    seen?.add(id);
+    remember(id);
     let reason: FinishReason | undefined;
     let piece: string;
     if (stopTokens.has(id)) {
@@ -279,9 +328,15 @@ async function* run(
     if (reason !== undefined) return finish(reason);
 
     const forwardStart = now();
-    logits = await forward([id]);
-    decodeMs += now() - forwardStart;
-    if (logits === undefined) return finish('aborted');
+    if (forwardSample !== undefined) {
+      sampled = await forwardSampled([id]);
+      decodeMs += now() - forwardStart;
+      if (sampled === undefined) return finish('aborted');
+    } else {
+      logits = await forward([id]);
+      decodeMs += now() - forwardStart;
+      if (logits === undefined) return finish('aborted');
+    }
   }
 }
 

@@ -239,38 +239,135 @@ Status CudaModel::FillRandomWeights(uint64_t seed) {
   return Status::Cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(random weights)");
 }
 
+std::string DescribeSampleCode(int32_t code) {
+  switch (code) {
+    case kSampleNaN: return "the logits contain NaN";
+    case kSampleAllNegInf: return "every candidate token has logit -Infinity";
+    case kSampleNoMass: return "no token has a positive probability";
+    default: return "unknown sampling result code " + std::to_string(code);
+  }
+}
+
 Status CudaModel::Forward(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos, const float* sin,
                           bool all_logits, float* logits) {
   std::lock_guard<std::mutex> lock(mutex_);
-  DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, "forward"));
+  ForwardOutput output;
+  output.all_logits = all_logits;
+  output.logits = logits;
+  return RunForward(sequence_index, start, ids, tokens, cos, sin, output);
+}
+
+Status CudaModel::ForwardSample(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos,
+                                const float* sin, const SampleRequest& request, int32_t* sampled) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Everything LaunchSample would refuse is refused here, before the caches change.
+  const SamplingParams& p = request.params;
+  const auto bad = [](const std::string& what) { return Status::Error("forwardSample: " + what); };
+  if (sampled == nullptr) return bad("no place for the sampled id");
+  if (!request.greedy && !(std::isfinite(p.temperature) && p.temperature > 0.0f)) {
+    return bad("temperature must be finite and > 0 unless greedy, got " + std::to_string(p.temperature));
+  }
+  if (!request.greedy && p.top_k < 0) return bad("top_k must be >= 0, got " + std::to_string(p.top_k));
+  if (!request.greedy && !(p.top_p > 0.0f && p.top_p <= 1.0f)) {
+    return bad("top_p must be in (0, 1], got " + std::to_string(p.top_p));
+  }
+  if (!request.greedy && !(request.uniform >= 0.0f && request.uniform <= 1.0f)) {
+    return bad("uniform must be in [0, 1], got " + std::to_string(request.uniform));
+  }
+  if (!(std::isfinite(p.repetition_penalty) && p.repetition_penalty > 0.0f)) {
+    return bad("repetition_penalty must be finite and > 0, got " + std::to_string(p.repetition_penalty));
+  }
+  if (shape_.vocab > (1 << 30)) return bad("vocab " + std::to_string(shape_.vocab) + " exceeds 2^30");
+  if (p.repetition_penalty != 1.0f) {
+    if (request.num_previous < 0 || (request.num_previous > 0 && request.previous_tokens == nullptr)) {
+      return bad("the repetition-penalty ids are missing");
+    }
+    for (int i = 0; i < request.num_previous; ++i) {
+      const int32_t id = request.previous_tokens[i];
+      if (id < 0 || id >= shape_.vocab) {
+        return bad("repetition-penalty id " + std::to_string(id) + " at index " + std::to_string(i) +
+                   " is outside the vocabulary [0, " + std::to_string(shape_.vocab) + ")");
+      }
+    }
+  }
+  ForwardOutput output;
+  output.sample = &request;
+  output.sampled = sampled;
+  return RunForward(sequence_index, start, ids, tokens, cos, sin, output);
+}
+
+Status CudaModel::PrepareSelection(const SampleRequest& request) {
+  if (sample_id_.bytes() == 0) DUO_RETURN_IF_ERROR(sample_id_.Allocate(sizeof(int32_t), "the sampled token id"));
+  const bool penalty = request.params.repetition_penalty != 1.0f && request.num_previous > 0;
+  if (request.greedy && !penalty) return Status::Ok();  // LaunchArgmax needs nothing else
+  const std::size_t workspace_bytes = SampleWorkspaceBytes(shape_.vocab);
+  if (sample_workspace_.bytes() < workspace_bytes) {
+    DUO_RETURN_IF_ERROR(sample_workspace_.Allocate(
+        workspace_bytes, "the sampling workspace (vocab " + std::to_string(shape_.vocab) + ")"));
+  }
+  if (!penalty) return Status::Ok();
+  const std::size_t previous_bytes = static_cast<std::size_t>(request.num_previous) * sizeof(int32_t);
+  if (sample_previous_.bytes() < previous_bytes) {
+    // Grown geometrically: a generation adds about one id per step.
+    const std::size_t bytes = std::max({previous_bytes, 2 * sample_previous_.bytes(), std::size_t{4096}});
+    DUO_RETURN_IF_ERROR(sample_previous_.Allocate(
+        bytes, "the repetition-penalty ids (" + std::to_string(request.num_previous) + " ids)"));
+  }
+  return Status::Cuda(cudaMemcpyAsync(sample_previous_.As<void>(), request.previous_tokens, previous_bytes,
+                                      cudaMemcpyHostToDevice, stream_),
+                      "copy the repetition-penalty ids");
+}
+
+Status CudaModel::LaunchSelection(const float* logits, const SampleRequest& request) {
+  const SamplingParams& p = request.params;
+  const bool penalty = p.repetition_penalty != 1.0f && request.num_previous > 0;
+  int32_t* out = sample_id_.As<int32_t>();
+  if (request.greedy && !penalty) {
+    return Status::Cuda(LaunchArgmax(logits, shape_.vocab, out, stream_), "argmax kernel");
+  }
+  // Temperature 0 is LaunchSample's greedy (argmax after the penalty); uniform is then unused.
+  const SamplingParams params = request.greedy ? SamplingParams{0.0f, 0, 1.0f, p.repetition_penalty} : p;
+  const float uniform = request.greedy ? 0.0f : request.uniform;
+  return Status::Cuda(LaunchSample(logits, shape_.vocab, params, penalty ? sample_previous_.As<int32_t>() : nullptr,
+                                   penalty ? request.num_previous : 0, uniform, sample_workspace_.As<void>(),
+                                   sample_workspace_.bytes(), out, stream_),
+                      "sampling kernel");
+}
+
+Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos,
+                             const float* sin, const ForwardOutput& output) {
+  const char* what = output.sample != nullptr ? "forwardSample" : "forward";
+  DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, what));
   Sequence& sequence = sequences_[sequence_index];
   if (start == 0) {
     sequence.length = 0;
     sequence.broken.clear();
   } else if (start != sequence.length) {
-    return Status::Error("forward: sequence " + std::to_string(sequence_index) + " holds " +
+    return Status::Error(std::string(what) + ": sequence " + std::to_string(sequence_index) + " holds " +
                          std::to_string(sequence.length) + " tokens, the call assumes " + std::to_string(start));
   }
   if (!sequence.broken.empty()) {
-    return Status::Error("forward: sequence " + std::to_string(sequence_index) +
+    return Status::Error(std::string(what) + ": sequence " + std::to_string(sequence_index) +
                          " was left inconsistent by a failed forward (" + sequence.broken + "); reset it first");
   }
-  if (tokens < 1) return Status::Error("forward: no tokens given");
+  if (tokens < 1) return Status::Error(std::string(what) + ": no tokens given");
   for (int t = 0; t < tokens; ++t) {
     if (ids[t] < 0 || ids[t] >= shape_.vocab) {
-      return Status::Error("forward: token id " + std::to_string(ids[t]) + " at index " + std::to_string(t) +
-                           " is outside the vocabulary [0, " + std::to_string(shape_.vocab) + ")");
+      return Status::Error(std::string(what) + ": token id " + std::to_string(ids[t]) + " at index " +
+                           std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(shape_.vocab) + ")");
     }
   }
   if (static_cast<int64_t>(start) + tokens > options_.max_tokens) {
-    return Status::Error("forward: " + std::to_string(start) + " cached + " + std::to_string(tokens) +
+    return Status::Error(std::string(what) + ": " + std::to_string(start) + " cached + " + std::to_string(tokens) +
                          " new tokens exceed the capacity of maxTokens = " + std::to_string(options_.max_tokens));
   }
   DUO_RETURN_IF_ERROR(UseDevice(options_.device));
   DUO_RETURN_IF_ERROR(EnsureScratch(tokens));
+  const bool all_logits = output.all_logits && output.sample == nullptr;
   const int rows = all_logits ? tokens : 1;
   const std::size_t logits_bytes = static_cast<std::size_t>(rows) * shape_.vocab * sizeof(float);
   if (logits_.bytes() < logits_bytes) DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
+  if (output.sample != nullptr) DUO_RETURN_IF_ERROR(PrepareSelection(*output.sample));
 
   const std::size_t half = shape_.head_dim / 2;
   DUO_RETURN_IF_ERROR(Status::Cuda(
@@ -291,9 +388,18 @@ Status CudaModel::Forward(int sequence_index, int start, const int32_t* ids, int
     const __nv_bfloat16* head = shape_.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
     DUO_RETURN_IF_ERROR(gemm_->Run(head_input, head, logits_.As<void>(), GemmOutput::kF32, rows, shape_.vocab,
                                    shape_.hidden, stream_));
-    DUO_RETURN_IF_ERROR(Status::Cuda(
-        cudaMemcpyAsync(logits, logits_.As<void>(), logits_bytes, cudaMemcpyDeviceToHost, stream_), "copy logits"));
-    return Status::Cuda(cudaStreamSynchronize(stream_), "forward (cudaStreamSynchronize)");
+    if (output.sample != nullptr) {
+      // The logits stay here: only the selected id (or a negative sampling code) comes back.
+      DUO_RETURN_IF_ERROR(LaunchSelection(logits_.As<float>(), *output.sample));
+      DUO_RETURN_IF_ERROR(Status::Cuda(cudaMemcpyAsync(output.sampled, sample_id_.As<void>(), sizeof(int32_t),
+                                                       cudaMemcpyDeviceToHost, stream_),
+                                       "copy the sampled id"));
+    } else {
+      DUO_RETURN_IF_ERROR(Status::Cuda(
+          cudaMemcpyAsync(output.logits, logits_.As<void>(), logits_bytes, cudaMemcpyDeviceToHost, stream_),
+          "copy logits"));
+    }
+    return Status::Cuda(cudaStreamSynchronize(stream_), std::string(what) + " (cudaStreamSynchronize)");
   }();
   if (!status.ok()) {
     sequence.broken = status.message();
@@ -429,7 +535,8 @@ void CudaModel::UpdateSnapshot() {
   }
   memory.scratch_bytes = residual_.bytes() + normed_.bytes() + delta_.bytes() + qkv32_.bytes() + qkv_.bytes() + attention_.bytes() +
                          gate_up_.bytes() + activation_.bytes() + logits_.bytes() + ids_.bytes() + cos_.bytes() +
-                         sin_.bytes() + decode_workspace_.bytes();
+                         sin_.bytes() + decode_workspace_.bytes() + sample_id_.bytes() + sample_workspace_.bytes() +
+                         sample_previous_.bytes();
   std::lock_guard<std::mutex> lock(stats_mutex_);
   memory_snapshot_ = memory;
 }

@@ -16,6 +16,7 @@
 #include "host/device_allocation.h"
 #include "host/gemm.h"
 #include "host/status.h"
+#include "kernels/sampling.cuh"
 
 namespace duo {
 
@@ -58,6 +59,23 @@ enum class WeightKind : int {
   kDown = 8,       // per layer [hidden, m]
 };
 
+/**
+ * How ForwardSample picks the token after the last row (sampling.cuh; packages/core's sampleToken
+ * with `uniform` as its one random draw).
+ */
+struct SampleRequest {
+  bool greedy = true;          // argmax after the penalty; params' temperature, top_k, top_p ignored
+  SamplingParams params{1.0f, 0, 1.0f, 1.0f};  // temperature > 0 unless greedy
+  float uniform = 0.0f;        // in [0, 1]; ignored when greedy
+  // Host [num_previous] int32 ids the repetition penalty applies to (repeats count once), each in
+  // [0, vocab); read only when params.repetition_penalty != 1.
+  const int32_t* previous_tokens = nullptr;
+  int num_previous = 0;
+};
+
+/** What a negative ForwardSample result (kSampleNaN, ...) means, for error messages. */
+std::string DescribeSampleCode(int32_t code);
+
 /** Device bytes by purpose. */
 struct ModelMemory {
   std::size_t weight_bytes = 0;
@@ -91,6 +109,16 @@ class CudaModel {
    */
   Status Forward(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin, bool all_logits,
                  float* logits);
+
+  /**
+   * The same forward as Forward, but the last row's logits stay on the device: the token is
+   * selected there (LaunchArgmax when greedy without a penalty, else LaunchSample) and only its id
+   * comes back, in `*sampled`. The request is checked before anything runs. When the forward
+   * succeeds the sequence advances even if the logits cannot be sampled from: `*sampled` is then
+   * one of the negative codes of sampling.cuh (kSampleNaN, ...; see DescribeSampleCode).
+   */
+  Status ForwardSample(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin,
+                       const SampleRequest& request, int32_t* sampled);
 
   /** Benchmarks: the sequence holds `length` tokens of seeded-random keys/values, as after a prefill. */
   Status FillSyntheticCache(int sequence, int length, uint64_t seed);
@@ -127,6 +155,20 @@ class CudaModel {
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
   Status RunLayers(Sequence& sequence, int tokens, int start);
+  /** Where a forward's result goes: host logits (Forward) or an id selected on the device (ForwardSample). */
+  struct ForwardOutput {
+    bool all_logits = false;
+    float* logits = nullptr;               // host [rows, vocab] f32, or null when sampling
+    const SampleRequest* sample = nullptr;  // non-null: select the last row's token
+    int32_t* sampled = nullptr;
+  };
+  /** The body both forwards share (the mutex held by the caller). */
+  Status RunForward(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin,
+                    const ForwardOutput& output);
+  /** Allocates what the selection needs and uploads the penalty ids (before the caches change). */
+  Status PrepareSelection(const SampleRequest& request);
+  /** Launches the selection of the token of `logits` ([vocab] f32 on the device) into sample_id_. */
+  Status LaunchSelection(const float* logits, const SampleRequest& request);
 
   ModelShape shape_;
   PolicyShape policy_;
@@ -151,6 +193,9 @@ class CudaModel {
   DeviceAllocation ids_, cos_, sin_;
   DeviceAllocation decode_workspace_;
   std::size_t decode_workspace_bytes_ = 0;
+  // On-device sampling, allocated on first use: the selected id, LaunchSample's workspace and the
+  // repetition-penalty ids (grown geometrically).
+  DeviceAllocation sample_id_, sample_workspace_, sample_previous_;
 };
 
 }  // namespace duo

@@ -1,18 +1,21 @@
 // The cuda executor's JS-side logic against a fake native model (no GPU): argument checks before any
 // GPU call, lengths and positions handed to the native side, RoPE tables, busy/reset/dispose rules,
-// error wrapping and the memory report.
+// error wrapping, the memory report, and forwardSample's request checks, fp32 hand-over and fallback.
 import {
   CapacityError,
   createRandomModel,
+  type DeviceSampleRequest,
   DisposedError,
   ExecutorBusyError,
   policyFromMask,
   ropeCosSin,
   ropeFrequencies,
+  SamplingError,
+  sampleToken,
   TokenIdError,
 } from '@duo-attn/core';
 import { describe, expect, it } from 'vitest';
-import type { NativeModel, NativeModelMemory } from '../binding.js';
+import type { NativeModel, NativeModelMemory, NativeSampleRequest } from '../binding.js';
 import { CudaRuntimeError } from '../errors.js';
 import { CudaExecutor } from './cuda-executor.js';
 
@@ -25,8 +28,25 @@ interface ForwardCall {
   allLogits: boolean;
 }
 
-function fakeNative(vocab: number, options: { fail?: Error; gate?: Promise<void> } = {}) {
+interface SampleCall {
+  sequence: number;
+  start: number;
+  ids: number[];
+  cos: Float32Array;
+  request: NativeSampleRequest;
+}
+
+/** Distinct logits per id, so a host-side sampler has something to choose from. */
+function fakeLogits(rows: number, vocab: number): Float32Array {
+  return Float32Array.from({ length: rows * vocab }, (_, i) => Math.sin(i % vocab) * 3);
+}
+
+function fakeNative(
+  vocab: number,
+  options: { fail?: Error; gate?: Promise<void>; sampled?: number; sampleFail?: Error } = {},
+) {
   const calls: ForwardCall[] = [];
+  const sampleCalls: SampleCall[] = [];
   let disposed = 0;
   const memory: NativeModelMemory = {
     weightBytes: 1000,
@@ -41,7 +61,13 @@ function fakeNative(vocab: number, options: { fail?: Error; gate?: Promise<void>
       calls.push({ sequence, start, ids: [...ids], cos, sin, allLogits });
       await options.gate;
       if (options.fail) throw options.fail;
-      return new Float32Array((allLogits ? ids.length : 1) * vocab).fill(0.5);
+      return fakeLogits(allLogits ? ids.length : 1, vocab);
+    },
+    forwardSample: async (sequence, start, ids, cos, _sin, request) => {
+      sampleCalls.push({ sequence, start, ids: [...ids], cos, request });
+      await options.gate;
+      if (options.sampleFail) throw options.sampleFail;
+      return options.sampled ?? 7;
     },
     fillSyntheticCache: async () => undefined,
     memory: () => memory,
@@ -49,7 +75,7 @@ function fakeNative(vocab: number, options: { fail?: Error; gate?: Promise<void>
       disposed++;
     },
   };
-  return { native, calls, disposedCount: () => disposed };
+  return { native, calls, sampleCalls, disposedCount: () => disposed };
 }
 
 const model = createRandomModel({ numLayers: 2, hiddenSize: 16, numHeads: 4, numKvHeads: 2, vocabSize: 50 });
@@ -159,5 +185,183 @@ describe('CudaExecutor', () => {
     controller.abort();
     await expect(ex.forward(0, [1], { signal: controller.signal })).rejects.toThrow(/aborted/);
     expect(fake.calls).toHaveLength(0);
+  });
+});
+
+const GREEDY: DeviceSampleRequest = {
+  greedy: true,
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  repetitionPenalty: 1,
+  uniform: 0,
+};
+
+describe('CudaExecutor.forwardSample', () => {
+  it('hands the resolved request to the native model and tracks lengths like forward', async () => {
+    const fake = fakeNative(config.vocabSize, { sampled: 11 });
+    const ex = executor(fake.native);
+    expect(await ex.forwardSample(0, [1, 2, 3], GREEDY)).toBe(11);
+    expect(ex.length(0)).toBe(3);
+    await ex.forward(0, [4]);
+    const request: DeviceSampleRequest = {
+      greedy: false,
+      temperature: 0.75,
+      topK: 5000, // >= vocabSize: off, as in sampleToken
+      topP: 0.875,
+      repetitionPenalty: 1.25,
+      uniform: 0.3,
+      previousTokens: [4, 1, 4, 49],
+    };
+    expect(await ex.forwardSample(0, [5], request)).toBe(11);
+    expect(ex.length(0)).toBe(5);
+    expect(fake.sampleCalls.map((c) => [c.sequence, c.start, c.ids])).toEqual([
+      [0, 0, [1, 2, 3]],
+      [0, 4, [5]],
+    ]);
+    expect(fake.calls.map((c) => c.start)).toEqual([3]);
+    expect(fake.sampleCalls[0]!.request).toEqual({
+      greedy: true,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      repetitionPenalty: 1,
+      uniform: 0,
+      previousTokens: new Int32Array(0),
+    });
+    expect(fake.sampleCalls[1]!.request).toEqual({
+      greedy: false,
+      temperature: 0.75,
+      topK: 0,
+      topP: 0.875,
+      repetitionPenalty: 1.25,
+      uniform: 0.3,
+      previousTokens: Int32Array.from([4, 1, 4, 49]),
+    });
+    const half = config.headDim / 2;
+    const cos = new Float32Array(half);
+    const sin = new Float32Array(half);
+    ropeCosSin(ropeFrequencies(config.rope, config.headDim), 4, cos, sin);
+    expect(fake.sampleCalls[1]!.cos).toEqual(cos);
+  });
+
+  it('temperature 0 is greedy, and penalty ids are dropped when the penalty is off', async () => {
+    const fake = fakeNative(config.vocabSize);
+    const ex = executor(fake.native);
+    await ex.forwardSample(0, [1], {
+      ...GREEDY,
+      greedy: false,
+      temperature: 0,
+      uniform: 0.9,
+      previousTokens: [3],
+    });
+    expect(fake.sampleCalls[0]!.request).toMatchObject({
+      greedy: true,
+      uniform: 0,
+      previousTokens: new Int32Array(0),
+    });
+  });
+
+  it('runs the same checks as forward before any GPU call', async () => {
+    const fake = fakeNative(config.vocabSize);
+    const ex = executor(fake.native);
+    await expect(ex.forwardSample(0, [config.vocabSize], GREEDY)).rejects.toBeInstanceOf(TokenIdError);
+    await expect(ex.forwardSample(0, new Array(21).fill(1), GREEDY)).rejects.toBeInstanceOf(CapacityError);
+    await expect(ex.forwardSample(2, [1], GREEDY)).rejects.toThrow(/sequence 2 is outside/);
+    await expect(ex.forwardSample(0, [], GREEDY)).rejects.toThrow(/at least one token/);
+    await expect(ex.forwardSample(0, [1], GREEDY, { signal: AbortSignal.abort() })).rejects.toThrow(
+      /aborted/,
+    );
+    expect(fake.sampleCalls).toHaveLength(0);
+    expect(fake.calls).toHaveLength(0);
+  });
+
+  it('rejects invalid requests with SamplingError naming the field, before any GPU call', async () => {
+    const fake = fakeNative(config.vocabSize);
+    const ex = executor(fake.native);
+    const sample = { ...GREEDY, greedy: false, uniform: 0.5 };
+    const bad: [DeviceSampleRequest, RegExp][] = [
+      [{ ...sample, topP: 0 }, /topP/],
+      [{ ...sample, temperature: -1 }, /temperature/],
+      [{ ...sample, topK: 1.5 }, /topK/],
+      [{ ...sample, repetitionPenalty: 0 }, /repetitionPenalty/],
+      [{ ...sample, uniform: 1 }, /uniform/],
+      [{ ...sample, uniform: Number.NaN }, /uniform/],
+      [{ ...sample, repetitionPenalty: 1.5, previousTokens: [1, config.vocabSize] }, /previousTokens\[1\]/],
+      [{ ...sample, repetitionPenalty: 1.5, previousTokens: [-1] }, /previousTokens\[0\]/],
+    ];
+    for (const [request, message] of bad) {
+      const error = await ex.forwardSample(0, [1], request).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SamplingError);
+      expect((error as Error).message).toMatch(message);
+    }
+    // A greedy request ignores uniform; a request without the penalty ignores the ids.
+    await ex.forwardSample(0, [1], { ...GREEDY, uniform: 5, previousTokens: [-1] });
+    expect(fake.sampleCalls).toHaveLength(1);
+    expect(fake.calls).toHaveLength(0);
+  });
+
+  it('refuses a call on a busy sequence and after dispose', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const fake = fakeNative(config.vocabSize, { gate });
+    const ex = executor(fake.native);
+    const running = ex.forwardSample(0, [1, 2], GREEDY);
+    await expect(ex.forwardSample(0, [3], GREEDY)).rejects.toBeInstanceOf(ExecutorBusyError);
+    await expect(ex.forward(0, [3])).rejects.toBeInstanceOf(ExecutorBusyError);
+    open();
+    await running;
+    await ex.dispose();
+    await expect(ex.forwardSample(0, [3], GREEDY)).rejects.toBeInstanceOf(DisposedError);
+  });
+
+  it('an unsampleable row is a SamplingError after which the sequence has advanced', async () => {
+    const message =
+      'forwardSample of 2 tokens on sequence 1 at position 0: cannot select a token: the logits contain NaN';
+    const fake = fakeNative(config.vocabSize, {
+      sampleFail: Object.assign(new Error(message), { sampleCode: -1 }),
+    });
+    const ex = executor(fake.native);
+    const error = await ex.forwardSample(1, [1, 2], GREEDY).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SamplingError);
+    expect((error as Error).message).toBe(message);
+    expect(ex.length(1)).toBe(2);
+    await ex.forward(1, [3]);
+    expect(fake.calls.at(-1)!.start).toBe(2);
+  });
+
+  it('wraps other native failures in CudaRuntimeError and leaves the length unchanged', async () => {
+    const fake = fakeNative(config.vocabSize, {
+      sampleFail: Object.assign(new Error('boom'), { cudaError: 'cudaErrorLaunchFailure' }),
+    });
+    const ex = executor(fake.native);
+    const error = await ex.forwardSample(1, [1, 2], GREEDY).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CudaRuntimeError);
+    expect((error as CudaRuntimeError).message).toMatch(
+      /forwardSample of 2 tokens on sequence 1 at position 0: boom/,
+    );
+    expect((error as CudaRuntimeError).cudaError).toBe('cudaErrorLaunchFailure');
+    expect(ex.length(1)).toBe(0);
+  });
+
+  it("samples on the host from forward's logits when fp32 would change the request", async () => {
+    const requests: DeviceSampleRequest[] = [
+      { ...GREEDY, greedy: false, temperature: 1e-300, uniform: 0.4 }, // rounds to 0: greedy on the device
+      { ...GREEDY, greedy: false, temperature: 1e300, uniform: 0.4 }, // rounds to Infinity
+      { ...GREEDY, greedy: false, topP: 1 - 1e-12, uniform: 0.99 }, // rounds to 1: top-p off
+      { ...GREEDY, repetitionPenalty: 1 + 1e-12, previousTokens: [3] }, // rounds to 1: penalty off
+    ];
+    for (const request of requests) {
+      const fake = fakeNative(config.vocabSize);
+      const ex = executor(fake.native);
+      const id = await ex.forwardSample(0, [1, 2], request);
+      expect(fake.sampleCalls).toHaveLength(0);
+      expect(fake.calls.map((c) => [c.start, c.ids, c.allLogits])).toEqual([[0, [1, 2], false]]);
+      expect(ex.length(0)).toBe(2);
+      const rng = { nextFloat: () => request.uniform, nextUint32: () => 0 };
+      expect(id).toBe(sampleToken(fakeLogits(1, config.vocabSize), request, rng, request.previousTokens));
+    }
   });
 });

@@ -1,23 +1,30 @@
 // The cuda backend's executor: validates every call before it reaches the GPU, keeps each sequence's
 // length and RoPE state on the JS side (the native model checks it agrees), computes RoPE cos/sin with
 // core's code, and turns native failures into typed errors. Calls never block the event loop.
+// forwardSample selects the next token on the GPU, so decoding copies back 4 bytes, not the logits.
 import {
   AbortedError,
   CapacityError,
   checkForwardRequest,
   checkSequenceIndex,
+  type DeviceSampleRequest,
   DisposedError,
   dynamicRopeLength,
   type Executor,
   ExecutorBusyError,
   type ForwardOptions,
   type ForwardResult,
+  type ForwardSampleOptions,
   type KvCachePolicy,
   type MemoryReport,
   type ModelConfig,
+  type ResolvedSamplingOptions,
   RopeAngleTable,
+  resolveSamplingOptions,
+  SamplingError,
+  sampleToken,
 } from '@duo-attn/core';
-import type { NativeModel } from '../binding.js';
+import type { NativeModel, NativeSampleRequest } from '../binding.js';
 import { CudaRuntimeError } from '../errors.js';
 
 /** Everything an executor starts from; the native model already holds its weights. */
@@ -39,6 +46,35 @@ interface SequenceState {
 
 /** bf16 bytes per cached element. */
 const CACHE_ELEMENT_BYTES = 2;
+
+type NativeCall<T> = (start: number, ids: Int32Array, cos: Float32Array, sin: Float32Array) => Promise<T>;
+
+/** The `sampleCode` the addon attaches when the logits could not be sampled from, if any. */
+function sampleCodeOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('sampleCode' in error)) return undefined;
+  const code = (error as { sampleCode: unknown }).sampleCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * Whether the device sampler, which takes its parameters as fp32, sees the same kind of request as
+ * sampleToken: every value positive and finite where it must be, and every feature on or off as in
+ * float64. (Values that merely round, like 0.7, are the documented fp32 caveat, not this.)
+ */
+function fp32Faithful(sampling: ResolvedSamplingOptions): boolean {
+  const f = Math.fround;
+  const penalty = f(sampling.repetitionPenalty);
+  if (!(penalty > 0 && penalty < Number.POSITIVE_INFINITY)) return false;
+  if ((penalty === 1) !== (sampling.repetitionPenalty === 1)) return false;
+  if (sampling.greedy) return true;
+  const temperature = f(sampling.temperature);
+  return (
+    temperature > 0 &&
+    temperature < Number.POSITIVE_INFINITY &&
+    f(sampling.topP) > 0 &&
+    (f(sampling.topP) === 1) === (sampling.topP === 1)
+  );
+}
 
 export class CudaExecutor implements Executor {
   readonly backendName = 'cuda';
@@ -70,8 +106,80 @@ export class CudaExecutor implements Executor {
     tokens: readonly number[],
     options: ForwardOptions = {},
   ): Promise<ForwardResult> {
-    if (this.disposed) throw new DisposedError('forward');
-    if (options.signal?.aborted) throw new AbortedError('forward', options.signal.reason);
+    const allLogits = options.allLogits ?? false;
+    const logits = await this.run('forward', sequence, tokens, options.signal, (start, ids, cos, sin) =>
+      this.native.forward(sequence, start, ids, cos, sin, allLogits),
+    );
+    return { logits, numRows: allLogits ? tokens.length : 1, vocabSize: this.config.vocabSize };
+  }
+
+  /**
+   * The forward of {@link CudaExecutor.forward} with the last row's token selected on the GPU
+   * (native/kernels/sampling.cuh): only the id comes back. The request is checked first
+   * (SamplingError naming the field; ids the penalty applies to must be in the vocabulary). The
+   * kernels take temperature, topP, the penalty and `uniform` as fp32, so the id equals
+   * `sampleToken`'s exactly when those values are fp32-representable, except for a draw within
+   * float rounding of a CDF boundary (sampling.cuh). A request whose meaning fp32 would change
+   * (a temperature that rounds to 0, a penalty or topP that rounds to 1...) runs `forward` and
+   * `sampleToken` instead. Logits that cannot be sampled from reject with a SamplingError naming
+   * the sequence, which has then advanced like after a successful forward.
+   */
+  async forwardSample(
+    sequence: number,
+    tokens: readonly number[],
+    request: DeviceSampleRequest,
+    options: ForwardSampleOptions = {},
+  ): Promise<number> {
+    if (this.disposed) throw new DisposedError('forwardSample');
+    const sampling = resolveSamplingOptions(request);
+    const { uniform } = request;
+    if (!sampling.greedy && !(typeof uniform === 'number' && uniform >= 0 && uniform < 1)) {
+      throw new SamplingError(`uniform must be a number in [0, 1), got ${String(uniform)}`);
+    }
+    const { vocabSize } = this.config;
+    const requested = sampling.repetitionPenalty !== 1 ? (request.previousTokens ?? []) : [];
+    requested.forEach((id, index) => {
+      if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+        throw new SamplingError(
+          `previousTokens[${index}] = ${String(id)} is outside the vocabulary [0, ${vocabSize})`,
+        );
+      }
+    });
+    // Copied now: the caller may extend its list once this call is under way.
+    const penalised = Int32Array.from(requested);
+    if (!fp32Faithful(sampling)) {
+      const { logits } = await this.forward(sequence, tokens, { signal: options.signal });
+      const draw = { nextFloat: () => uniform, nextUint32: () => Math.floor(uniform * 2 ** 32) };
+      return sampleToken(logits, sampling, draw, penalised);
+    }
+    const native: NativeSampleRequest = {
+      greedy: sampling.greedy,
+      temperature: sampling.temperature,
+      // sampleToken treats topK >= vocabSize as off, like 0.
+      topK: sampling.topK >= vocabSize ? 0 : sampling.topK,
+      topP: sampling.topP,
+      repetitionPenalty: sampling.repetitionPenalty,
+      uniform: sampling.greedy ? 0 : uniform,
+      previousTokens: penalised,
+    };
+    return this.run('forwardSample', sequence, tokens, options.signal, (start, ids, cos, sin) =>
+      this.native.forwardSample(sequence, start, ids, cos, sin, native),
+    );
+  }
+
+  /**
+   * What forward and forwardSample share: the checks, the sequence's busy flag, positions and RoPE
+   * tables, the length bookkeeping and the error mapping around one native call.
+   */
+  private async run<T>(
+    what: 'forward' | 'forwardSample',
+    sequence: number,
+    tokens: readonly number[],
+    signal: AbortSignal | undefined,
+    call: NativeCall<T>,
+  ): Promise<T> {
+    if (this.disposed) throw new DisposedError(what);
+    if (signal?.aborted) throw new AbortedError(what, signal.reason);
     const { config } = this;
     const state = this.sequences[sequence];
     checkForwardRequest(
@@ -89,26 +197,32 @@ export class CudaExecutor implements Executor {
         ? dynamicRopeLength(state.ropeLength, start + rows, config.maxPositionEmbeddings)
         : state.ropeLength;
     const { cos, sin } = this.rope.angles(start, rows, ropeLength);
-    const allLogits = options.allLogits ?? false;
     state.busy = true;
-    let logits: Float32Array;
+    let result: T;
     try {
       // Once the GPU has the call it runs to the end: an abort after this point is too late, and
       // the call resolves (undoing it would need the overwritten streaming-cache slots back).
-      logits = await this.native.forward(sequence, start, Int32Array.from(tokens), cos, sin, allLogits);
+      result = await call(start, Int32Array.from(tokens), cos, sin);
     } catch (error) {
-      if (this.disposed) throw new DisposedError('forward');
+      if (this.disposed) throw new DisposedError(what);
+      if (sampleCodeOf(error) !== undefined) {
+        // The forward ran and the native sequence advanced; only the selection failed. The addon's
+        // message names the call, the sequence and the reason.
+        state.length = start + rows;
+        state.ropeLength = ropeLength;
+        throw new SamplingError(error instanceof Error ? error.message : String(error));
+      }
       throw new CudaRuntimeError(
-        `forward of ${rows} tokens on sequence ${sequence} at position ${start}`,
+        `${what} of ${rows} tokens on sequence ${sequence} at position ${start}`,
         error,
       );
     } finally {
       state.busy = false;
     }
-    if (this.disposed) throw new DisposedError('forward');
+    if (this.disposed) throw new DisposedError(what);
     state.length = start + rows;
     state.ropeLength = ropeLength;
-    return { logits, numRows: allLogits ? rows : 1, vocabSize: config.vocabSize };
+    return result;
   }
 
   length(sequence: number): number {
