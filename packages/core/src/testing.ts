@@ -11,3 +11,9 @@ export {
   openGoldenModel,
   readGoldenManifestSync,
 } from './testing/golden-fixtures.js';
+export type { ToyGreedyCase, ToyGreedyFixture } from './testing/toy-greedy-fixture.js';
+export {
+  readToyGreedyFixtureSync,
+  TOY_GREEDY_NEAR_TIE,
+  toyGreedyFixturePath,
+} from './testing/toy-greedy-fixture.js';

@@ -3,7 +3,7 @@
 // to the cpu backend's on the toy model for full, streaming and mixed policies, on-device sampling
 // (cuda-sampling.gpu.test.ts: greedy through the engine, seeded draws vs sampleToken), and the error
 // paths (bad device index, calls after dispose, out of memory). Writes $OUT/cuda-suite.json.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createReferenceBackend,
@@ -11,7 +11,12 @@ import {
   loadModel,
   policyFromMask,
 } from '../../../packages/core/src/index.js';
-import { compareLogits, describeBackendConformance } from '../../../packages/core/src/testing.js';
+import {
+  compareLogits,
+  describeBackendConformance,
+  TOY_GREEDY_NEAR_TIE as NEAR_TIE,
+  readToyGreedyFixtureSync,
+} from '../../../packages/core/src/testing.js';
 // Declares its tests on import (describe/it from the shim); they run with the rest below. Imported
 // by name: kernels-cuda is marked side-effect free, so the bundler drops a bare import.
 import { SAMPLING_SUITE } from '../../../packages/kernels-cuda/src/backend/cuda-sampling.gpu.test.js';
@@ -23,32 +28,8 @@ const out = process.env.OUT ?? '/tmp';
 
 describeBackendConformance(() => createCudaBackend(), { relativeTolerance: 2e-2, cacheDtype: 'bf16' });
 
-interface GreedyFixture {
-  readonly model: string;
-  readonly promptIds: number[];
-  readonly newTokens: number;
-  readonly prefillChunk: number;
-  readonly cases: {
-    name: string;
-    mask: number[][];
-    sinkSize: number;
-    recentSize: number;
-    tokens: number[];
-    /** The cpu's top-1 minus top-2 logit at each generated token. */
-    margins: number[];
-  }[];
-}
-
-/**
- * Below this cpu margin (logits) a step is a near tie: bf16 rounding may legitimately pick the other
- * token, after which the two texts are different continuations and are no longer compared.
- */
-const NEAR_TIE = 0.01;
-
 describe('cuda vs cpu greedy tokens on the toy model', () => {
-  const fixture = JSON.parse(
-    readFileSync(join(repo, 'packages/core/fixtures/toy-greedy.json'), 'utf8'),
-  ) as GreedyFixture;
+  const fixture = readToyGreedyFixtureSync();
   for (const greedyCase of fixture.cases) {
     it(`${greedyCase.name}: ${fixture.newTokens} greedy tokens equal the cpu backend's`, async () => {
       const model = await loadModel(join(repo, fixture.model));
@@ -88,9 +69,7 @@ describe('cuda vs cpu greedy tokens on the toy model', () => {
 });
 
 describe('cuda vs the reference backend on the toy model, call by call (teacher-forced)', () => {
-  const fixture = JSON.parse(
-    readFileSync(join(repo, 'packages/core/fixtures/toy-greedy.json'), 'utf8'),
-  ) as GreedyFixture;
+  const fixture = readToyGreedyFixtureSync();
   for (const greedyCase of fixture.cases) {
     for (const chunk of [fixture.prefillChunk, fixture.promptIds.length, 1]) {
       it(`${greedyCase.name}, prefill chunks of ${chunk}: every call's logits within 5e-2 relative of the fp32 reference`, async () => {

@@ -6,18 +6,17 @@
 // free-running text has near ties (margins of 0.005 logits are common), so the mixed mask is one whose
 // 64 steps all keep a margin above MIN_MIXED_MARGIN.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Executor } from '../backend/backend.js';
 import { generate } from '../engine/engine.js';
 import { defaultModelDirectory } from '../model/default-model.js';
 import { loadModel } from '../model/load-model.js';
 import { policyFromMask } from '../policy/create-policy.js';
-import { fixturesDirectory } from '../testing/golden-fixtures.js';
+import { toyGreedyFixturePath } from '../testing/toy-greedy-fixture.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import { createCpuBackend } from './cpu-backend.js';
 
-const FIXTURE = join(fixturesDirectory(), 'toy-greedy.json');
+const FIXTURE = toyGreedyFixturePath();
 const NEW_TOKENS = 64;
 const PREFILL_CHUNK = 128;
 const SINK = 16;

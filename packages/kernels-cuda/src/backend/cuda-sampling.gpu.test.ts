@@ -3,7 +3,6 @@
 // executor, and toy-greedy.json's (the cpu backend's) up to the suite's near-tie rule; seeded sampling
 // must pick, step by step, exactly the id sampleToken picks from the same logits with the same fp32 draw.
 // Bundled into tools/device/bundle/cuda-suite.ts for the GPU machine (vitest shimmed there).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -21,6 +20,7 @@ import {
   type SamplingOptions,
   sampleToken,
 } from '@duo-attn/core';
+import { TOY_GREEDY_NEAR_TIE as NEAR_TIE, readToyGreedyFixtureSync } from '@duo-attn/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createCudaBackend } from './cuda-backend.js';
 import { CudaExecutor } from './cuda-executor.js';
@@ -33,28 +33,7 @@ const repo = process.env.DUO_REPO ?? fileURLToPath(new URL('../../../../', impor
  */
 export const SAMPLING_SUITE = 'on-device sampling vs the host sampler';
 
-interface GreedyFixture {
-  readonly model: string;
-  readonly promptIds: number[];
-  readonly newTokens: number;
-  readonly prefillChunk: number;
-  readonly cases: {
-    name: string;
-    mask: number[][];
-    sinkSize: number;
-    recentSize: number;
-    tokens: number[];
-    /** The cpu's top-1 minus top-2 logit at each generated token. */
-    margins: number[];
-  }[];
-}
-
-/** As cuda-suite.ts: below this cpu margin a step is a near tie that bf16 may legitimately flip. */
-const NEAR_TIE = 0.01;
-
-const fixture = JSON.parse(
-  readFileSync(join(repo, 'packages/core/fixtures/toy-greedy.json'), 'utf8'),
-) as GreedyFixture;
+const fixture = readToyGreedyFixtureSync();
 
 async function loadCuda(
   model: ModelSource,
