@@ -56,9 +56,9 @@ export interface DeviceSampleRequest extends ResolvedSamplingOptions {
   /**
    * Ids the repetition penalty applies to (prompt + generated so far; repeats count once, order
    * does not matter). Needed only when `repetitionPenalty` is not 1; every id must be in
-   * `[0, vocabSize)`.
+   * `[0, vocabSize)`. Read during the call only (the engine passes its live set).
    */
-  readonly previousTokens?: readonly number[];
+  readonly previousTokens?: Iterable<number>;
 }
 
 /** Options of {@link Executor.forwardSample}. */

@@ -223,15 +223,8 @@ async function* run(
     prefillMs,
     decodeMs,
   });
-  // Ids seen so far, for the repetition penalty (kept only when the penalty is on); `seenList`
-  // holds the same ids for executors that sample on their device.
+  // Ids seen so far, for the repetition penalty (kept only when the penalty is on).
   const seen = sampling.repetitionPenalty === 1 ? undefined : new Set(prompt);
-  const seenList = seen === undefined ? undefined : [...seen];
-  const remember = (id: number): void => {
-    if (seen === undefined || seen.has(id)) return;
-    seen.add(id);
-    seenList?.push(id);
-  };
 
   // Runs one forward call; undefined means it was aborted.
   const forward = async (ids: readonly number[]): Promise<Float32Array | undefined> => {
@@ -252,7 +245,7 @@ async function* run(
     const request: DeviceSampleRequest = {
       ...sampling,
       uniform: sampling.greedy ? 0 : rng.nextFloat(),
-      ...(seenList === undefined ? {} : { previousTokens: seenList }),
+      ...(seen === undefined ? {} : { previousTokens: seen }),
     };
     let id: number;
     try {
@@ -304,7 +297,7 @@ async function* run(
     const stepStart = now();
     const id = sampled ?? sampleToken(logits!, sampling, rng, seen ?? []);
     tokens.push(id);
-    remember(id);
+    seen?.add(id);
     let reason: FinishReason | undefined;
     let piece: string;
     if (stopTokens.has(id)) {

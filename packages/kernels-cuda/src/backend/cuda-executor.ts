@@ -137,7 +137,8 @@ export class CudaExecutor implements Executor {
       throw new SamplingError(`uniform must be a number in [0, 1), got ${String(uniform)}`);
     }
     const { vocabSize } = this.config;
-    const requested = sampling.repetitionPenalty !== 1 ? (request.previousTokens ?? []) : [];
+    // Copied now: the caller may extend its ids once this call is under way.
+    const requested = sampling.repetitionPenalty !== 1 ? Array.from(request.previousTokens ?? []) : [];
     requested.forEach((id, index) => {
       if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
         throw new SamplingError(
@@ -145,7 +146,6 @@ export class CudaExecutor implements Executor {
         );
       }
     });
-    // Copied now: the caller may extend its list once this call is under way.
     const penalised = Int32Array.from(requested);
     if (!fp32Faithful(sampling)) {
       const { logits } = await this.forward(sequence, tokens, { signal: options.signal });
