@@ -10,6 +10,7 @@ import {
   loadTokenizer,
   resolveBackend,
   type Tokenizer,
+  TokenizerError,
 } from '@duo-attn/core';
 import { type OptionSpec, type ParsedArgs, stringOption } from './cli-args.js';
 import type { CliIo } from './cli-io.js';
@@ -38,6 +39,20 @@ export async function openModel(args: ParsedArgs, io: CliIo): Promise<LoadedMode
 /** The tokenizer of the model directory. */
 export function openTokenizer(args: ParsedArgs): Promise<Tokenizer> {
   return loadTokenizer(modelDirectory(args));
+}
+
+/**
+ * The tokenizer when the model directory has one, undefined when it has no tokenizer.json. Paths
+ * that take and return token ids use this, so they work on a directory with weights only; a broken
+ * tokenizer (bad JSON, unsupported type) still fails.
+ */
+export async function openTokenizerIfPresent(args: ParsedArgs): Promise<Tokenizer | undefined> {
+  try {
+    return await loadTokenizer(modelDirectory(args));
+  } catch (error) {
+    if (error instanceof TokenizerError && error.reason === 'missing-file') return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ export {
   openGoldenModel,
   readGoldenManifestSync,
 } from './testing/golden-fixtures.js';
+export { SHARED_DIR_ENV, sharedDataDirectory, sharedDataPath } from './testing/shared-data.js';
 export type { ToyGreedyCase, ToyGreedyFixture } from './testing/toy-greedy-fixture.js';
 export {
   readToyGreedyFixtureSync,

@@ -52,7 +52,7 @@ describe('bundled toy model (cpu backend, chunked prefill of 256)', () => {
       'greedy answers',
     ).toEqual(records.map((r) => `${r.expected}.`));
     expect(cells.every((cell) => cell.score === 1)).toBe(true);
-  }, 300_000);
+  });
 
   it('streaming-only attention loses needles deeper than its window', async () => {
     const { records } = await grid(
@@ -62,5 +62,5 @@ describe('bundled toy model (cpu backend, chunked prefill of 256)', () => {
       22,
     );
     expect(records.filter((r) => r.score > 0)).toHaveLength(0);
-  }, 300_000);
+  });
 });

@@ -28,10 +28,12 @@ export interface SparsifyResult {
 /**
  * Binarises gates (clipped to [0, 1] first; the input is never mutated).
  *
- * - `sparsity` s (fraction of streaming heads): keeps exactly `n - ceil((n - 1) * s)` heads for
- *   0 < s < 1, all for s <= 0, none for s >= 1. Ties (many gates are exactly 1.0) are broken by
- *   numpy-compatible noise from `seed` (default 42), so the mask equals the original's after
- *   `np.random.seed(seed)`; an exact tie of noisy values falls to the lower (layer, head) index.
+ * - `sparsity` s (fraction of streaming heads): keeps exactly the `n - ceil((n - 1) * s)` heads
+ *   with the largest gates for 0 < s < 1, all for s <= 0, none for s >= 1. Ties (many gates are
+ *   exactly 1.0) are broken by numpy-compatible noise from `seed` (default 42), so the mask equals
+ *   the original's after `np.random.seed(seed)` wherever the original's noise does not reorder two
+ *   distinct gates (it can, for gates closer than 1e-6; we keep the larger gate). `threshold` is
+ *   numpy's linear quantile of the noisy gates, as the original computes it.
  * - `threshold` t: keeps every head whose gate is >= t (the original's threshold path crashes).
  */
 export function sparsify(alpha: Matrix, options: SparsifyOptions): SparsifyResult {
@@ -58,18 +60,24 @@ export function sparsify(alpha: Matrix, options: SparsifyOptions): SparsifyResul
     throw new PatternOptionError(`seed must be an integer in [0, 2^32), got ${seed}`);
   }
   const random = new Mt19937(seed);
-  const noisy: { value: number; flat: number }[] = [];
+  const heads: { gate: number; noisy: number; flat: number }[] = [];
   rows.forEach((row) => {
-    for (const value of row) noisy.push({ value: value + random.nextUniform(0, 1e-6), flat: noisy.length });
+    for (const gate of row) {
+      heads.push({ gate, noisy: gate + random.nextUniform(0, 1e-6), flat: heads.length });
+    }
   });
-  const ascending = [...noisy].sort((a, b) => a.value - b.value || b.flat - a.flat);
+  // The kept heads are exactly the top-k by gate. The noise only orders heads whose gates are equal
+  // (the original adds it to the gates, so it could also reorder distinct gates closer than 1e-6,
+  // e.g. 0 and 2.5e-8 in Llama-2-7B-32K, and keep the smaller one); an exact tie of noise too falls
+  // to the lower (layer, head) index.
+  const ascending = [...heads].sort((a, b) => a.gate - b.gate || a.noisy - b.noisy || b.flat - a.flat);
   const threshold =
     sparsity >= 1
       ? 2
       : sparsity <= 0
         ? -1
         : linearQuantile(
-            ascending.map((e) => e.value),
+            heads.map((e) => e.noisy).sort((a, b) => a - b),
             sparsity,
           );
   const keep = retrievalCount(numHeads, sparsity);

@@ -71,6 +71,27 @@ describe.skipIf(dirs.length === 0)('shipped patterns', () => {
         }
       });
 
+      it('keeps exactly the top-k gates at 0.25/0.5/0.75, ties broken the same way every run', async () => {
+        const pattern = await readPattern(dir);
+        const gates = pattern.alpha.flat();
+        // An independent sort of the clipped gates, largest first.
+        const descending = [...gates].sort((a, b) => b - a);
+        for (const s of [0.25, 0.5, 0.75]) {
+          for (const seed of [42, 7]) {
+            const result = sparsify(pattern.alpha, { sparsity: s, seed });
+            const k = retrievalCount(gates.length, s);
+            const mask = result.mask.flat();
+            const kept = gates.filter((_, i) => mask[i] === 1).sort((a, b) => b - a);
+            const dropped = gates.filter((_, i) => mask[i] === 0);
+            expect(kept, `${model} s=${s} seed=${seed}`).toEqual(descending.slice(0, k));
+            if (k > 0 && dropped.length > 0) {
+              expect(Math.min(...kept)).toBeGreaterThanOrEqual(Math.max(...dropped));
+            }
+            expect(sparsify(pattern.alpha, { sparsity: s, seed }).mask).toEqual(result.mask);
+          }
+        }
+      });
+
       const expected = SPEC_MASKS[model];
       it.runIf(expected !== undefined)(
         'reproduces the original mask after seed(42) at sparsity 0.5',

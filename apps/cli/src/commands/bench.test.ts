@@ -31,7 +31,7 @@ describe('duo bench', () => {
     // 6 layers x 4 KV heads x 32 dims x (K + V) x 4 bytes per token under full attention.
     expect(json.results[0].decode[0].kvBytesUsed).toBe(512 * 6 * 4 * 32 * 2 * 4);
     expect(json.results[1].retrievalKvHeads).toBe(12);
-  }, 120_000);
+  });
 
   it('measures prefill throughput per chunk size, and rejects unknown shapes and policies', async () => {
     const run = await runCli(
@@ -52,7 +52,7 @@ describe('duo bench', () => {
     expect((await runCli('bench', 'decode', '--shape', 'gpt-5')).stderr).toMatch(/unknown --shape "gpt-5"/);
     expect((await runCli('bench', 'decode', '--shape', 'toy', '--policy', 'duo:2')).stderr).toMatch(/duo:R/);
     expect((await runCli('bench', 'nap', '--shape', 'toy')).code).toBe(2);
-  }, 120_000);
+  });
 
   // Without a GPU (every CI machine) the cuda backend is registered but unavailable: asking for it
   // names why, before any model is built.

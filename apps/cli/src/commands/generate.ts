@@ -3,7 +3,13 @@ import { type GenerateResult, generate } from '@duo-attn/core';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
-import { MODEL_OPTIONS, openExecutor, openModel, openTokenizer } from '../model-options.js';
+import {
+  MODEL_OPTIONS,
+  openExecutor,
+  openModel,
+  openTokenizer,
+  openTokenizerIfPresent,
+} from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const GENERATE_USAGE = `Usage: duo generate --model DIR [--backend NAME] [policy options] [--prefill-chunk N]
@@ -65,8 +71,13 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
   if (args.values.greedy && (sampling.temperature ?? 0) > 0)
     throw new UsageError('--greedy contradicts --temperature/--top-k/--top-p');
 
+  const stopStrings = (args.values.stop as string[] | undefined) ?? [];
   const model = await openModel(args, io);
-  const tokenizer = await openTokenizer(args);
+  // Token ids in and out need no tokenizer: it is loaded only where text is asked for.
+  const tokenizer =
+    promptIdsText !== undefined && stopStrings.length === 0
+      ? await openTokenizerIfPresent(args)
+      : await openTokenizer(args);
   let promptIds: number[];
   if (promptIdsText !== undefined) {
     promptIds = parseIdList(promptIdsText, '--prompt-ids');
@@ -77,11 +88,11 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       { role: 'user', content: prompt! },
     ];
     // The template already places BOS and other special tokens.
-    promptIds = tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), {
+    promptIds = tokenizer!.encode(tokenizer!.applyChatTemplate(messages, { addGenerationPrompt: true }), {
       addSpecialTokens: false,
     });
   } else {
-    promptIds = tokenizer.encode(prompt!);
+    promptIds = tokenizer!.encode(prompt!);
   }
   const { policy, description } = await policyFromArgs(args, model.config);
   const { backend, executor } = await openExecutor(args, model, policy, promptIds.length + maxNewTokens);
@@ -92,10 +103,9 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
         ...new Set([
           ...(model.generationConfig?.eosTokenIds ?? []),
           ...model.config.eosTokenIds,
-          ...tokenizer.eosTokenIds,
+          ...(tokenizer?.eosTokenIds ?? []),
         ]),
       ];
-  const stopStrings = (args.values.stop as string[] | undefined) ?? [];
   try {
     const iterator = generate(executor, promptIds, {
       maxNewTokens,
@@ -105,7 +115,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       stopStrings,
       ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
       ...(signal !== undefined ? { signal } : {}),
-      detokenizer: tokenizer,
+      ...(tokenizer !== undefined ? { detokenizer: tokenizer } : {}),
     });
     const tokens: number[] = [];
     let result: GenerateResult;
@@ -115,13 +125,14 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
         result = step.value;
         break;
       }
+      // Without a tokenizer the output is the generated ids, one per line.
+      if (!args.values.json) io.stdout(tokenizer !== undefined ? step.value.text : `${step.value.id}\n`);
       tokens.push(step.value.id);
-      if (!args.values.json) io.stdout(step.value.text);
     }
     if (args.values.json) {
       printJson(io, {
         tokens: result.tokens,
-        text: result.text,
+        text: tokenizer !== undefined ? result.text : null,
         finishReason: result.finishReason,
         promptTokens: result.promptTokens,
         prefillMs: result.prefillMs,
@@ -130,7 +141,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
         policy: description,
       });
     } else {
-      io.stdout('\n');
+      if (tokenizer !== undefined) io.stdout('\n');
       const perToken = result.tokens.length > 0 ? result.decodeMs / result.tokens.length : 0;
       io.stderr(
         `[${result.tokens.length} tokens, ${result.finishReason}; prefill ${result.prefillMs.toFixed(0)} ms, decode ${perToken.toFixed(1)} ms/token]\n`,

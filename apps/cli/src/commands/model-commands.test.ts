@@ -1,7 +1,8 @@
 // info / generate / score on the golden fixture models: the CLI path must reproduce HF's numbers.
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultModelDirectory } from '@duo-attn/core';
 import { fixturesDirectory, openGoldenModel, readGoldenManifestSync } from '@duo-attn/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../test/run-cli.js';
@@ -98,7 +99,7 @@ describe('duo niah', () => {
       'niah-streaming.svg',
       'results.json',
     ]);
-  }, 120_000);
+  });
 
   it('reads haystack directories and scores classic needles by ROUGE-1 recall', async () => {
     const hay = join(root, 'hay');
@@ -128,7 +129,7 @@ describe('duo niah', () => {
     expect(json.mode).toBe('classic');
     expect(json.cells[0].score).toBeGreaterThanOrEqual(0);
     expect(json.cells[0].score).toBeLessThanOrEqual(1);
-  }, 120_000);
+  });
 
   it('refuses bad input before any work', async () => {
     const cases: [string[], RegExp][] = [
@@ -144,7 +145,7 @@ describe('duo niah', () => {
       expect(run.stderr, argv.join(' ')).toMatch(message);
       expect(run.stderr, argv.join(' ')).not.toMatch(/\[1\//);
     }
-  }, 120_000);
+  });
 });
 
 describe('duo demo', () => {
@@ -160,7 +161,7 @@ describe('duo demo', () => {
     } finally {
       await rm(out, { recursive: true, force: true });
     }
-  }, 120_000);
+  });
 });
 
 describe('duo generate', () => {
@@ -222,6 +223,54 @@ describe('duo generate', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/99999/);
     expect((await runCli('generate', '--model', model, '--prompt', 'x', '--prompt-ids', '1')).code).toBe(2);
+  });
+});
+
+describe('a model directory without tokenizer.json', () => {
+  let weightsOnly: string;
+  beforeAll(async () => {
+    weightsOnly = await mkdtemp(join(tmpdir(), 'duo-cli-notok-'));
+    for (const name of ['config.json', 'generation_config.json', 'model.safetensors']) {
+      await copyFile(join(defaultModelDirectory(), name), join(weightsOnly, name));
+    }
+  });
+  afterAll(async () => rm(weightsOnly, { recursive: true, force: true }));
+
+  it('runs generate --prompt-ids and score --ids, and names the tokenizer only when text is asked for', async () => {
+    const ids = '5,6,7,8';
+    const generated = await runCli(
+      'generate',
+      '--model',
+      weightsOnly,
+      '--prompt-ids',
+      ids,
+      '--max-new-tokens',
+      '3',
+    );
+    expect(generated.code, generated.stderr).toBe(0);
+    expect(generated.stdout.trim().split('\n')).toHaveLength(3);
+    expect(generated.stdout).toMatch(/^(\d+\n){3}$/);
+    const json = await runCli(
+      'generate',
+      '--model',
+      weightsOnly,
+      '--prompt-ids',
+      ids,
+      '--max-new-tokens',
+      '3',
+      '--json',
+    );
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ text: null, tokens: expect.any(Array) });
+    expect(JSON.parse(json.stdout).tokens).toEqual(generated.stdout.trim().split('\n').map(Number));
+    const scored = await runCli('score', '--model', weightsOnly, '--ids', ids, '--prefill-length', '2');
+    expect(scored.code, scored.stderr).toBe(0);
+    const text = await runCli('generate', '--model', weightsOnly, '--prompt', 'hi', '--max-new-tokens', '2');
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/tokenizer\.json not found/);
+    const stop = await runCli('generate', '--model', weightsOnly, '--prompt-ids', ids, '--stop', 'x');
+    expect(stop.code).toBe(1);
+    expect(stop.stderr).toMatch(/tokenizer\.json not found/);
   });
 });
 

@@ -69,7 +69,8 @@ describe('cpu executor on a 4-layer model', () => {
     executor = (await backend.load(big, mixed, { maxTokens: 4096, maxSequences: 2 })) as CpuExecutor;
   });
   afterAll(async () => {
-    await executor.dispose();
+    // Safe when setup failed: the failure is reported once, by the hook that failed.
+    await executor?.dispose();
   });
 
   it('keeps the event loop running during a 2K-token prefill', async () => {
@@ -85,9 +86,8 @@ describe('cpu executor on a 4-layer model', () => {
     }
     const elapsed = performance.now() - started;
     // A blocked loop would tick at most once; a free one ticks about every 5 ms. The bound is loose
-    // (one tick per 50 ms on average) so a busy CI machine cannot make it flaky.
-    expect(elapsed).toBeGreaterThan(50);
-    expect(ticks).toBeGreaterThanOrEqual(Math.max(3, Math.floor(elapsed / 50)));
+    // (one tick per 100 ms on average) so a busy CI machine cannot make it flaky.
+    expect(ticks).toBeGreaterThanOrEqual(Math.max(3, Math.floor(elapsed / 100)));
     expect(executor.length(0)).toBe(2048);
   });
 

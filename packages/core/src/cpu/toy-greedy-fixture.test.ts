@@ -21,6 +21,8 @@ const NEW_TOKENS = 64;
 const PREFILL_CHUNK = 128;
 const SINK = 16;
 const RECENT = 64;
+/** How far a recomputed margin may drift from the stored one (logits): float32 reduction order. */
+const MARGIN_TOLERANCE = 2e-3;
 /** The mixed case's smallest margin must stay above this (logits). */
 const MIN_MIXED_MARGIN = 0.01;
 
@@ -114,8 +116,24 @@ describe('toy-model greedy fixture (cpu backend)', () => {
     if (process.env.DUO_UPDATE_FIXTURES === '1') {
       writeFileSync(FIXTURE, `${JSON.stringify(fixture)}\n`);
     }
-    expect(JSON.parse(readFileSync(FIXTURE, 'utf8'))).toEqual(fixture);
+    // Tokens must match exactly; margins only within float32 noise, because onnxruntime picks
+    // different (equally correct) kernels on different CPUs and the fourth decimal moves.
+    const stored = JSON.parse(readFileSync(FIXTURE, 'utf8')) as typeof fixture;
+    const withoutMargins = (f: typeof fixture) => ({
+      ...f,
+      cases: f.cases.map(({ margins: _margins, ...rest }) => rest),
+    });
+    expect(withoutMargins(fixture)).toEqual(withoutMargins(stored));
+    for (const [i, stale] of stored.cases.entries()) {
+      const fresh = cases[i]!;
+      expect(fresh.margins).toHaveLength(stale.margins.length);
+      for (const [step, margin] of fresh.margins.entries()) {
+        expect(Math.abs(margin - stale.margins[step]!), `${fresh.name} step ${step}`).toBeLessThan(
+          MARGIN_TOLERANCE,
+        );
+      }
+    }
     const mixed = cases.find((c) => c.name === 'mixed')!;
     expect(Math.min(...mixed.margins)).toBeGreaterThan(MIN_MIXED_MARGIN);
-  }, 120_000);
+  });
 });

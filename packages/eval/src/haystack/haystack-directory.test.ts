@@ -1,10 +1,10 @@
 // Haystack directory loading: file selection and order, newline normalisation, typed errors, and
 // the real PaulGrahamEssays set when the shared data folder is present.
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuoError } from '@duo-attn/core';
+import { sharedDataPath } from '@duo-attn/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HaystackError, readHaystackDirectory } from './haystack-directory.js';
 
@@ -121,18 +121,7 @@ describe('readHaystackDirectory', () => {
   });
 });
 
-const essayCandidates = [
-  ...(process.env.DUO_SHARED_DIR
-    ? [join(process.env.DUO_SHARED_DIR, 'data', 'needle', 'PaulGrahamEssays')]
-    : []),
-  '/work/shared/data/needle/PaulGrahamEssays',
-];
-const essays = essayCandidates.find((candidate) => existsSync(candidate));
-if (essays === undefined)
-  console.warn(
-    `haystack-directory.test: PaulGrahamEssays not found (looked in ${essayCandidates.join(', ')}); ` +
-      'skipping the real-haystack test',
-  );
+const essays = sharedDataPath('needle/PaulGrahamEssays', 'readHaystackDirectory on PaulGrahamEssays');
 
 describe.skipIf(essays === undefined)('readHaystackDirectory on PaulGrahamEssays', () => {
   it('reads 49 essays, drops the CRs of worked.txt and nothing else', async () => {

@@ -69,14 +69,9 @@ export function prepareNeedleGrid(tokenizer: Tokenizer, options: NeedleGridOptio
   const bosId = tokenizer.addBosToken ? tokenizer.bosTokenId : undefined;
   const sentenceEndIds = sentenceEnds(tokenizer);
   const longest = Math.max(...options.lengths);
-  // A fixed text is tokenized once and repeated until it covers the longest prompt.
-  let fixedIds: number[] | undefined;
-  if (source.kind === 'text') {
-    const once = encode(source.text);
-    if (once.length === 0) throw new EvalOptionError('the haystack text is empty');
-    fixedIds = [];
-    while (fixedIds.length < longest) fixedIds.push(...once);
-  }
+  // A fixed text is tokenized once (only as much of it as the longest prompt needs) and repeated
+  // until it covers the longest prompt.
+  const fixedIds = source.kind === 'text' ? fixedHaystackIds(source.text, encode, longest) : undefined;
   const trials: NeedleTrial[] = [];
   let index = 0;
   for (const length of options.lengths) {
@@ -209,6 +204,37 @@ function randomValue(next: () => number, digits: number): string {
   let value = String(1 + (next() % 9));
   for (let i = 1; i < digits; i++) value += String(next() % 10);
   return value;
+}
+
+/** Tokens kept beyond the need when a prefix of a long haystack is tokenized. */
+const PREFIX_MARGIN_TOKENS = 64;
+
+/**
+ * The first `count` token ids of `text`, repeated from its start when the text is shorter. Long
+ * texts (a 5 MB corpus) are tokenized in growing prefixes cut at a whitespace boundary, so the ids
+ * equal those of tokenizing the whole text while only the needed part is encoded. Never spreads
+ * large arrays into call arguments (that overflows the stack).
+ */
+export function fixedHaystackIds(text: string, encode: (text: string) => number[], count: number): number[] {
+  let ids: number[] = [];
+  // Tokens are rarely longer than 16 characters; start near the need and double.
+  let chars = Math.min(text.length, count * 4 + 1024);
+  for (;;) {
+    if (chars >= text.length) {
+      ids = encode(text);
+      break;
+    }
+    const cut = Math.max(text.lastIndexOf(' ', chars), text.lastIndexOf('\n', chars));
+    ids = encode(text.slice(0, cut > 0 ? cut : chars));
+    // Only the last few tokens of a prefix can differ from the whole text's; keep a margin.
+    if (ids.length >= count + PREFIX_MARGIN_TOKENS) break;
+    chars *= 2;
+  }
+  if (ids.length === 0) throw new EvalOptionError('the haystack text is empty');
+  if (ids.length >= count) return ids.slice(0, count);
+  const repeated = new Array<number>(count);
+  for (let i = 0; i < count; i++) repeated[i] = ids[i % ids.length]!;
+  return repeated;
 }
 
 /** Ids of tokens whose text ends a sentence (., ! or ? before any trailing whitespace). */
