@@ -54,6 +54,9 @@ export function numberOption(
   if (text.trim() === '' || !Number.isFinite(value) || (constraints.integer && !Number.isInteger(value))) {
     throw new UsageError(`--${name} must be ${kind}, got "${text}"`);
   }
+  if (constraints.integer && !Number.isSafeInteger(value)) {
+    throw new UsageError(`--${name} is too large, got "${text}"`);
+  }
   if (constraints.min !== undefined && value < constraints.min) {
     throw new UsageError(`--${name} must be >= ${constraints.min}, got ${value}`);
   }

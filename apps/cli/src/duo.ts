@@ -14,6 +14,7 @@ import { INFO_USAGE, runInfo } from './commands/info.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
+import { INTERRUPTED_EXIT_CODE, InterruptedError } from './interrupted.js';
 
 // The cuda backend joins core's cpu and reference backends: picked first when a usable GPU and the
 // built addon are there, otherwise skipped with its reason (`--backend cuda` then names it).
@@ -99,6 +100,10 @@ export async function main(
         throw new UsageError(`unknown command "${command}"`, USAGE);
     }
   } catch (error) {
+    if (error instanceof InterruptedError || (DuoError.isInstance(error) && error.code === 'E_ABORTED')) {
+      io.stderr(`duo: ${error.message}\n`);
+      return INTERRUPTED_EXIT_CODE;
+    }
     if (error instanceof UsageError) {
       io.stderr(`duo: ${error.message}\n${error.usage ? `\n${error.usage}` : ''}`);
       return 2;
@@ -125,11 +130,14 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  // Ctrl-C stops generation cleanly (the engine finishes with reason 'aborted'); a second one exits.
+  // Ctrl-C stops the command cleanly: generation ends with reason 'aborted', niah keeps the trials
+  // that finished, and the CLI exits 130. A second Ctrl-C exits at once (every output is written
+  // atomically, so even then no file is left half-written).
   const controller = new AbortController();
   process.once('SIGINT', () => {
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
+    process.stderr.write('\nduo: interrupting (Ctrl-C again to quit at once)\n');
+    controller.abort(new InterruptedError('interrupted by the user'));
+    process.once('SIGINT', () => process.exit(INTERRUPTED_EXIT_CODE));
   });
   main(process.argv.slice(2), processIo, controller.signal).then((code) => {
     process.exitCode = code;

@@ -88,12 +88,15 @@ async function buildPolicy(
   args: ParsedArgs,
   config: ModelConfig,
 ): Promise<ResolvedPolicy> {
-  const sink = numberOption(args, 'sink', { integer: true, min: 0 });
-  const recent = numberOption(args, 'recent', { integer: true, min: 0 });
+  // The window must fit the model's context: a larger one never drops a token and only costs memory.
+  const context = config.maxPositionEmbeddings;
+  const sink = numberOption(args, 'sink', { integer: true, min: 0, max: context });
+  const recent = numberOption(args, 'recent', { integer: true, min: 0, max: context });
   const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads };
   if (kind === 'duo') {
-    const sparsity = numberOption(args, 'sparsity');
-    const threshold = numberOption(args, 'threshold');
+    // Sparsity is a fraction of heads; gates are clipped to [0, 1], so thresholds live there too.
+    const sparsity = numberOption(args, 'sparsity', { min: 0, max: 1 });
+    const threshold = numberOption(args, 'threshold', { min: 0, max: 1 });
     const seed = numberOption(args, 'pattern-seed', { integer: true, min: 0, max: 0xffffffff });
     if (sparsity !== undefined && threshold !== undefined)
       throw new UsageError('give --sparsity or --threshold, not both');
@@ -107,6 +110,12 @@ async function buildPolicy(
     const { mask, retrievalHeads } = sparsify(pattern.alpha, options);
     const sinkSize = sink ?? pattern.sinkSize;
     const recentSize = recent ?? pattern.recentSize;
+    checkWindow(
+      sinkSize,
+      recentSize,
+      context,
+      sink === undefined && recent === undefined ? 'pattern' : 'given',
+    );
     const how = threshold !== undefined ? `threshold ${threshold}` : `sparsity ${sparsity ?? 0.5}`;
     return {
       name: 'duo',
@@ -124,9 +133,35 @@ async function buildPolicy(
   }
   const sinkSize = sink ?? DEFAULT_STREAMING_WINDOW.sinkSize;
   const recentSize = recent ?? DEFAULT_STREAMING_WINDOW.recentSize;
+  checkWindow(
+    sinkSize,
+    recentSize,
+    context,
+    sink === undefined && recent === undefined ? 'default' : 'given',
+  );
   return {
     name: 'streaming',
     policy: streamingPolicy(shape, { sinkSize, recentSize }),
     description: `streaming heads only, sink ${sinkSize}, recent ${recentSize}`,
   };
+}
+
+/** S + R must fit the model's context; `source` says where the values came from, for the message. */
+function checkWindow(
+  sink: number,
+  recent: number,
+  context: number,
+  source: 'given' | 'pattern' | 'default',
+): void {
+  if (sink + recent <= context) return;
+  const window = `sink ${sink} + recent ${recent} = ${sink + recent}`;
+  const from =
+    source === 'pattern'
+      ? `the pattern's config.json gives ${window}, which`
+      : source === 'default'
+        ? `the default streaming window (${window})`
+        : `--sink ${sink} + --recent ${recent} = ${sink + recent}`;
+  throw new UsageError(
+    `${from} exceeds the model's context of ${context} tokens${source === 'given' ? '' : '; give --sink and --recent'}`,
+  );
 }

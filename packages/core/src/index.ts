@@ -10,6 +10,8 @@ export * from './cpu/index.js';
 export * from './engine/index.js';
 export type { SourceLocation } from './errors.js';
 export { DuoError, formatLocation } from './errors.js';
+export type { StagedFile } from './io/atomic-write.js';
+export { stageFile, writeFileAtomic, writeFilesAtomically } from './io/atomic-write.js';
 export * from './model/index.js';
 export * from './policy/index.js';
 export { foldSeed, mulberry32, mulberry32Uint32 } from './random.js';

@@ -24,12 +24,13 @@ export type {
   HaystackSource,
   NeedleCell,
   NeedleGridOptions,
+  NeedleGridRun,
   NeedleTrial,
   NeedleTrialRecord,
   PreparedNeedleGrid,
   RunNeedleOptions,
 } from './niah/needle-trials.js';
-export { prepareNeedleGrid, runNeedleGrid, sentenceEnds } from './niah/needle-trials.js';
+export { fixedHaystackIds, prepareNeedleGrid, runNeedleGrid, sentenceEnds } from './niah/needle-trials.js';
 export type { RetrievalTrialOptions, RetrievalTrialResult } from './niah/retrieval-trial.js';
 export { runRetrievalTrial } from './niah/retrieval-trial.js';
 export type { ChartSeries, LineChartOptions } from './plots/line-chart.js';

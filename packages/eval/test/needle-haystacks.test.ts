@@ -12,13 +12,13 @@ import {
 import { sharedDataPath } from '@duo-attn/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  fixedHaystackIds,
   generateHaystack,
   prepareNeedleGrid,
   readHaystackDirectory,
   runNeedleGrid,
   TOY_NEEDLE_TEMPLATES,
 } from '../src/index.js';
-import { fixedHaystackIds } from '../src/niah/needle-trials.js';
 
 let tokenizer: Tokenizer;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 // original's exact on-disk format.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFilesAtomically } from './atomic-write.js';
+import { writeFilesAtomically } from '@duo-attn/core';
 import { PatternFormatError } from './errors.js';
 import { formatGateTable, parseGateTable } from './gate-table.js';
 import { type AttentionPattern, assertPatternShape, createPattern } from './pattern.js';

@@ -1,9 +1,8 @@
 // `duo bench decode|prefill|memory`: latency and KV memory of full attention vs DuoAttention vs
 // streaming-only on any backend, on a model directory or a named shape with random weights.
 // Prints JSON with the machine, the date and the command, ready for docs/benchmarks.md.
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   createCpuBackend,
   createRandomModel,
@@ -19,6 +18,7 @@ import {
   randomModelConfig,
   resolveBackend,
   streamingPolicy,
+  writeFilesAtomically,
 } from '@duo-attn/core';
 import {
   benchmarkDecode,
@@ -33,6 +33,7 @@ import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { policyForBackend } from '../model-options.js';
+import { prepareOutputDirectory } from '../output-path.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
@@ -95,6 +96,9 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   const chunks = parseIdList(stringOption(args, 'chunks') ?? '128,256,512,1024', '--chunks');
   const policyNames = (args.values.policy as string[] | undefined) ?? ['full', 'duo:0.5', 'streaming'];
   const patternDir = stringOption(args, 'pattern');
+  const outOption = stringOption(args, 'out');
+  // Checked before measuring: a benchmark must never run and then fail to save.
+  const out = outOption !== undefined ? await prepareOutputDirectory(outOption) : undefined;
 
   io.stderr(`preparing ${modelDir ?? `random ${shape} weights`}\n`);
   const shapeOptions =
@@ -208,10 +212,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     ...(bandwidth !== undefined ? { copyBandwidth: bandwidth } : {}),
     results,
   };
-  const out = stringOption(args, 'out');
   if (out !== undefined) {
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
     const title = `${report.model}, ${backend.name} backend`;
     const chart =
       mode === 'prefill'
@@ -242,8 +243,11 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
               })),
               { title: `KV cache: ${title}`, xLabel: 'context (tokens)', yLabel: 'MiB', logX: true },
             );
-    await writeFile(join(out, `${mode}.svg`), chart);
-    io.stderr(`wrote ${resolve(out)}: results.json and ${mode}.svg\n`);
+    await writeFilesAtomically([
+      { path: join(out, 'results.json'), data: `${JSON.stringify(report, null, 2)}\n` },
+      { path: join(out, `${mode}.svg`), data: chart },
+    ]);
+    io.stderr(`wrote ${out}: results.json and ${mode}.svg\n`);
   }
   printJson(io, report);
 }

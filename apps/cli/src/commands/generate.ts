@@ -1,8 +1,9 @@
 // `duo generate`: stream a completion to stdout under any KV-cache policy and backend.
-import { type GenerateResult, generate } from '@duo-attn/core';
+import { ContextLengthError, type GenerateResult, generate } from '@duo-attn/core';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
+import { InterruptedError } from '../interrupted.js';
 import {
   MODEL_OPTIONS,
   openExecutor,
@@ -15,11 +16,17 @@ import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.
 export const GENERATE_USAGE = `Usage: duo generate --model DIR [--backend NAME] [policy options] [--prefill-chunk N]
          (--prompt TEXT | --prompt-ids 1,2,3 | --chat --prompt TEXT [--system TEXT])
          [--max-new-tokens N] [--greedy | --temperature T [--top-k K] [--top-p P] [--seed N]]
-         [--repetition-penalty X] [--stop TEXT]... [--ignore-eos] [--json]
+         [--repetition-penalty X] [--stop TEXT]... [--ignore-eos] [--truncate left|middle]
+         [--context-length N] [--json]
 
 Streams the completion to stdout (with --json: one object with tokens, text and timing). Decoding is
 greedy unless --temperature > 0. Generation stops at the model's end-of-sequence tokens (unless
---ignore-eos), at any --stop string (not printed), or after --max-new-tokens (default 128).
+--ignore-eos), at any --stop string (not printed), or after --max-new-tokens (default 128). Without a
+tokenizer.json in the model directory, --prompt-ids still works and the generated ids are printed.
+
+The prompt plus --max-new-tokens must fit the model's context (max_position_embeddings), or the command
+is refused; --truncate left drops the prompt's first tokens to fit, --truncate middle its middle ones.
+--context-length N allows N positions instead (to extrapolate on purpose, e.g. with RoPE scaling).
 
 ${POLICY_USAGE}`;
 
@@ -43,6 +50,8 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       seed: { type: 'string' },
       stop: { type: 'string', multiple: true },
       'ignore-eos': { type: 'boolean' },
+      truncate: { type: 'string' },
+      'context-length': { type: 'string' },
       json: { type: 'boolean' },
     },
     GENERATE_USAGE,
@@ -71,6 +80,11 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
   if (args.values.greedy && (sampling.temperature ?? 0) > 0)
     throw new UsageError('--greedy contradicts --temperature/--top-k/--top-p');
 
+  const truncate = stringOption(args, 'truncate');
+  if (truncate !== undefined && truncate !== 'left' && truncate !== 'middle') {
+    throw new UsageError(`--truncate must be left or middle, got "${truncate}"`);
+  }
+  const contextLength = numberOption(args, 'context-length', { integer: true, min: 1 });
   const stopStrings = (args.values.stop as string[] | undefined) ?? [];
   const model = await openModel(args, io);
   // Token ids in and out need no tokenizer: it is loaded only where text is asked for.
@@ -95,8 +109,17 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
     promptIds = tokenizer!.encode(prompt!);
   }
   const { policy, description } = await policyFromArgs(args, model.config);
-  const { backend, executor } = await openExecutor(args, model, policy, promptIds.length + maxNewTokens);
-  io.stderr(`${backend.name} backend, ${description}, prompt ${promptIds.length} tokens\n`);
+  // Refused before any backend starts: the prompt must fit the context (or be truncated to).
+  const limit = contextLength ?? model.config.maxPositionEmbeddings;
+  if (promptIds.length + maxNewTokens > limit && truncate === undefined) {
+    throw new ContextLengthError(promptIds.length, maxNewTokens, limit);
+  }
+  const fed = Math.min(promptIds.length, Math.max(1, limit - maxNewTokens));
+  const { backend, executor } = await openExecutor(args, model, policy, fed + maxNewTokens);
+  const cut = promptIds.length - fed;
+  io.stderr(
+    `${backend.name} backend, ${description}, prompt ${promptIds.length} tokens${cut > 0 ? ` (${cut} truncated from the ${truncate}: ${fed} fed)` : ''}\n`,
+  );
   const eos = args.values['ignore-eos']
     ? []
     : [
@@ -116,6 +139,8 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
       ...(signal !== undefined ? { signal } : {}),
       ...(tokenizer !== undefined ? { detokenizer: tokenizer } : {}),
+      ...(truncate !== undefined ? { truncate } : {}),
+      ...(contextLength !== undefined ? { contextLength } : {}),
     });
     const tokens: number[] = [];
     let result: GenerateResult;
@@ -135,6 +160,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
         text: tokenizer !== undefined ? result.text : null,
         finishReason: result.finishReason,
         promptTokens: result.promptTokens,
+        truncatedTokens: result.truncatedTokens,
         prefillMs: result.prefillMs,
         decodeMs: result.decodeMs,
         backend: backend.name,
@@ -146,6 +172,10 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       io.stderr(
         `[${result.tokens.length} tokens, ${result.finishReason}; prefill ${result.prefillMs.toFixed(0)} ms, decode ${perToken.toFixed(1)} ms/token]\n`,
       );
+    }
+    // What was generated is printed; the exit code still says the run was cut short.
+    if (result.finishReason === 'aborted') {
+      throw new InterruptedError(`generation interrupted after ${result.tokens.length} tokens`);
     }
   } finally {
     await executor.dispose();

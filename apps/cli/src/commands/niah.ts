@@ -1,9 +1,9 @@
 // `duo niah`: needle-in-a-haystack retrieval over context lengths × depths, for one or several
 // policies on the same prompts. Each value-mode trial hides a fresh random value and is scored by
 // exact match; classic needles (no {value}) are scored by ROUGE-1 recall, like the original.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { planMemory, weightDtypeFromConfig } from '@duo-attn/core';
+import { planMemory, weightDtypeFromConfig, writeFileAtomic, writeFilesAtomically } from '@duo-attn/core';
 import {
   type HaystackSource,
   type NeedleCell,
@@ -16,7 +16,9 @@ import { renderHeatmapPng, renderHeatmapSvg } from '@duo-attn/patterns';
 import { numberOption, type OptionSpec, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, formatBytes, formatTable, printJson, progressReporter } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
+import { InterruptedError } from '../interrupted.js';
 import { MODEL_OPTIONS, modelDirectory, openExecutor, openModel, openTokenizer } from '../model-options.js';
+import { prepareOutputDirectory } from '../output-path.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policiesFromArgs } from '../policy-options.js';
 
 export const NIAH_USAGE = `Usage: duo niah [--model DIR] [--backend NAME] [policy options] --lengths 1024,2048,...
@@ -95,9 +97,10 @@ export async function niah(
   };
   const maxNewTokens = numberOption(args, 'max-new-tokens', { integer: true, min: 1 }) ?? valueDigits + 4;
   const prefillChunkSize = numberOption(args, 'prefill-chunk', { integer: true, min: 1 });
-  const out = stringOption(args, 'out');
+  const outOption = stringOption(args, 'out');
 
-  // Everything that can be wrong is checked before the first forward pass.
+  // Everything that can be wrong is checked before the first forward pass, the output path too.
+  const out = outOption !== undefined ? await prepareOutputDirectory(outOption) : undefined;
   const haystackDir = stringOption(args, 'haystack-dir');
   const haystack: HaystackSource =
     haystackDir !== undefined
@@ -123,6 +126,9 @@ export async function niah(
     haystack,
   });
   const longest = Math.max(...lengths);
+  // A prompt may fill the context; its answer then runs past it, as in the original's grid. That is
+  // allowed here on purpose (and said), where generate refuses it by default.
+  const contextLength = Math.max(capacity, longest + maxNewTokens);
   if (longest + maxNewTokens > capacity) {
     io.stderr(
       `note: answers to ${longest}-token prompts run past the model's ${capacity}-token context by up to ${longest + maxNewTokens - capacity} tokens\n`,
@@ -131,13 +137,19 @@ export async function niah(
 
   const results: NiahPolicyResult[] = [];
   const records: Record<string, unknown[]> = {};
+  let interrupted = false;
   for (const { name, policy, description } of policies) {
+    if (signal?.aborted) {
+      interrupted = true;
+      break;
+    }
     const { backend, executor } = await openExecutor(args, model, policy, longest + maxNewTokens);
     io.stderr(`${backend.name} backend, ${description}: ${grid.trials.length} trials\n`);
     const progress = progressReporter(io, grid.trials.length);
     try {
       const run = await runNeedleGrid(executor, tokenizer, grid, {
         maxNewTokens,
+        contextLength,
         ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
         ...(signal !== undefined ? { signal } : {}),
         onTrial: (record, done) =>
@@ -146,26 +158,32 @@ export async function niah(
             `${name} ${record.length}@${record.depth}%: ${record.score === 1 ? 'found' : record.score > 0 ? `partly (${record.score.toFixed(2)})` : 'missed'}`,
           ),
       });
-      const plan = planMemory(model.config, policy, {
-        weightDtype: weightDtypeFromConfig(model.config) ?? 'fp32',
-      });
-      const score = run.records.reduce((sum, record) => sum + record.score, 0) / run.records.length;
-      results.push({
-        name,
-        description,
-        backend: backend.name,
-        score,
-        trials: run.records.length,
-        kvBytesPerToken: plan.policy.kvBytesPerToken,
-        kvBytesAtLongest: plan.policy.kvBytesPerToken * longest + plan.policy.streamingKvBytes,
-        cells: run.cells,
-      });
-      records[name] = run.records;
+      interrupted = run.interrupted;
+      if (run.records.length > 0) {
+        const plan = planMemory(model.config, policy, {
+          weightDtype: weightDtypeFromConfig(model.config) ?? 'fp32',
+        });
+        const score = run.records.reduce((sum, record) => sum + record.score, 0) / run.records.length;
+        results.push({
+          name,
+          description,
+          backend: backend.name,
+          score,
+          trials: run.records.length,
+          kvBytesPerToken: plan.policy.kvBytesPerToken,
+          kvBytesAtLongest: plan.policy.kvBytesPerToken * longest + plan.policy.streamingKvBytes,
+          cells: run.cells,
+        });
+        records[name] = run.records;
+      }
     } finally {
       await executor.dispose();
     }
+    if (interrupted) break;
   }
 
+  const finished = Object.values(records).reduce((sum, list) => sum + list.length, 0);
+  const total = grid.trials.length * policies.length;
   const json = {
     model: modelDirectory(args),
     mode: grid.mode,
@@ -176,13 +194,27 @@ export async function niah(
     prefillChunkSize: prefillChunkSize ?? null,
     haystack: haystackDir !== undefined ? resolve(haystackDir) : 'generated',
     templates,
+    ...(interrupted ? { partial: true, trialsFinished: finished, trialsTotal: total } : {}),
     cells: results.flatMap((result) => result.cells.map((cell) => ({ policy: result.name, ...cell }))),
     policies: results.map(({ cells: _cells, ...summary }) => summary),
     trials: records,
   };
+  if (interrupted) {
+    // Finished trials are kept beside (never over) the results of an earlier complete run.
+    let where = '';
+    if (out !== undefined) {
+      const file = join(out, NIAH_PARTIAL_FILE);
+      await writeFileAtomic(file, `${JSON.stringify(json, null, 2)}\n`);
+      where = `; the finished trials are in ${file}`;
+    }
+    throw new InterruptedError(`niah interrupted after ${finished} of ${total} trials${where}`);
+  }
   if (out !== undefined) await writeNiahOutputs(out, json, results, lengths, depths, io);
   return { json, text: formatNiah(results, lengths, depths, grid.mode), policies: results };
 }
+
+/** File an interrupted run writes its finished trials to (results.json is left as it was). */
+export const NIAH_PARTIAL_FILE = 'results.partial.json';
 
 function formatNiah(
   results: readonly NiahPolicyResult[],
@@ -226,8 +258,9 @@ async function writeNiahOutputs(
   depths: readonly number[],
   io: CliIo,
 ): Promise<void> {
-  await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const files: { path: string; data: string | Uint8Array }[] = [
+    { path: join(out, 'results.json'), data: `${JSON.stringify(json, null, 2)}\n` },
+  ];
   for (const result of results) {
     const matrix = depths.map((depth) =>
       lengths.map((length) => result.cells.find((c) => c.length === length && c.depth === depth)!.score),
@@ -240,8 +273,11 @@ async function writeNiahOutputs(
       yTicks: depths.map((depth) => `${depth}%`),
       cellSize: 40,
     };
-    await writeFile(join(out, `niah-${result.name}.svg`), renderHeatmapSvg(matrix, options));
-    await writeFile(join(out, `niah-${result.name}.png`), renderHeatmapPng(matrix, options));
+    files.push({ path: join(out, `niah-${result.name}.svg`), data: renderHeatmapSvg(matrix, options) });
+    files.push({ path: join(out, `niah-${result.name}.png`), data: renderHeatmapPng(matrix, options) });
   }
-  io.stderr(`wrote ${resolve(out)}: results.json and a heatmap per policy\n`);
+  // All or nothing: a failed write leaves the previous run's files as they were.
+  await writeFilesAtomically(files);
+  await rm(join(out, NIAH_PARTIAL_FILE), { force: true });
+  io.stderr(`wrote ${out}: results.json and a heatmap per policy\n`);
 }

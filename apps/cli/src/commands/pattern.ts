@@ -1,7 +1,7 @@
 // `duo pattern ...`: inspect, sparsify, measure, plot and create attention-pattern directories.
 // Output contract: human text by default; with --json exactly one JSON document on stdout.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { writeFileAtomic } from '@duo-attn/core';
 import {
   type AttentionPattern,
   createPattern,
@@ -27,6 +27,7 @@ import {
   UsageError,
 } from '../cli-args.js';
 import { type CliIo, formatBytes, formatTable, printJson } from '../cli-io.js';
+import { prepareOutputFile } from '../output-path.js';
 
 export const PATTERN_USAGE = `Usage:
   duo pattern show DIR [--json]
@@ -197,6 +198,7 @@ async function plot(argv: readonly string[], io: CliIo): Promise<void> {
   if (!args.values.mask && (args.values.sparsity !== undefined || args.values.threshold !== undefined)) {
     throw new UsageError('--sparsity/--threshold only apply with --mask');
   }
+  const file = await prepareOutputFile(out);
   const pattern = await readPattern(dir);
   const matrix = args.values.mask ? sparsify(pattern.alpha, maskOptions(args, false)).mask : pattern.alpha;
   const heatmap = {
@@ -204,12 +206,11 @@ async function plot(argv: readonly string[], io: CliIo): Promise<void> {
     xLabel: 'KV head',
     yLabel: 'layer',
   };
-  await mkdir(dirname(resolve(out)), { recursive: true });
-  await writeFile(
-    out,
+  await writeFileAtomic(
+    file,
     format === '.svg' ? renderHeatmapSvg(matrix, heatmap) : renderHeatmapPng(matrix, heatmap),
   );
-  io.stderr(`wrote ${resolve(out)}\n`);
+  io.stderr(`wrote ${file}\n`);
 }
 
 async function create(argv: readonly string[], io: CliIo): Promise<void> {
@@ -266,8 +267,8 @@ async function create(argv: readonly string[], io: CliIo): Promise<void> {
 }
 
 function maskOptions(args: ParsedArgs, required: boolean): SparsifyOptions {
-  const sparsity = numberOption(args, 'sparsity');
-  const threshold = numberOption(args, 'threshold');
+  const sparsity = numberOption(args, 'sparsity', { min: 0, max: 1 });
+  const threshold = numberOption(args, 'threshold', { min: 0, max: 1 });
   const seed = numberOption(args, 'seed', { integer: true, min: 0, max: 0xffffffff });
   if (sparsity !== undefined && threshold !== undefined)
     throw new UsageError('give --sparsity or --threshold, not both');

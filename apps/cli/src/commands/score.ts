@@ -1,7 +1,7 @@
 // `duo score`: teacher-forced logits. The first P ids are prefilled in chunks of C, every later id
 // is one decode step, exactly the path generation takes, so policies can be compared position by
 // position.
-import { score } from '@duo-attn/core';
+import { ContextLengthError, score } from '@duo-attn/core';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList, readIdFile } from '../id-list.js';
@@ -9,10 +9,11 @@ import { MODEL_OPTIONS, openExecutor, openModel } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const SCORE_USAGE = `Usage: duo score --model DIR (--ids 1,2,3 | --ids-file F) --prefill-length P [--prefill-chunk C]
-         [--backend NAME] [policy options] [--rows i,j,...] [--json]
+         [--backend NAME] [policy options] [--rows i,j,...] [--context-length N] [--json]
 
 Prints the argmax of the logits at every position (the predicted next token) and, for --rows, the
-full logits of those positions (JSON: {"argmax": [...], "logits": {"i": [...]}}).
+full logits of those positions (JSON: {"argmax": [...], "logits": {"i": [...]}}). The ids must fit the
+model's context (max_position_embeddings) unless --context-length N allows more positions.
 
 ${POLICY_USAGE}`;
 
@@ -27,6 +28,7 @@ export async function runScore(argv: readonly string[], io: CliIo, signal?: Abor
       'prefill-length': { type: 'string' },
       'prefill-chunk': { type: 'string' },
       rows: { type: 'string' },
+      'context-length': { type: 'string' },
       json: { type: 'boolean' },
     },
     SCORE_USAGE,
@@ -45,7 +47,10 @@ export async function runScore(argv: readonly string[], io: CliIo, signal?: Abor
   for (const row of rows) {
     if (row >= ids.length) throw new UsageError(`--rows: ${row} is not a position of the ${ids.length} ids`);
   }
+  const contextLength = numberOption(args, 'context-length', { integer: true, min: 1 });
   const model = await openModel(args, io);
+  const limit = contextLength ?? model.config.maxPositionEmbeddings;
+  if (ids.length > limit) throw new ContextLengthError(ids.length, 0, limit, 'the id list');
   const { policy, description } = await policyFromArgs(args, model.config);
   const { backend, executor } = await openExecutor(args, model, policy, ids.length);
   io.stderr(`${backend.name} backend, ${description}, ${ids.length} ids (prefill ${prefillLength})\n`);
@@ -55,6 +60,7 @@ export async function runScore(argv: readonly string[], io: CliIo, signal?: Abor
       ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
       rows,
       ...(signal !== undefined ? { signal } : {}),
+      ...(contextLength !== undefined ? { contextLength } : {}),
     });
     const logits = Object.fromEntries(
       [...result.logits].map(([row, values]) => [String(row), Array.from(values)]),

@@ -1,6 +1,7 @@
 // The `cpu` backend: runs DuoAttention on onnxruntime-node's CPU execution provider. It builds one
 // ONNX decoder graph per load (weights reordered so retrieval heads come first) and runs it in a
-// worker thread, so long prefills never block the caller's event loop.
+// worker process, so long prefills never block the caller's event loop and a native crash inside
+// onnxruntime never takes the caller down.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ const capabilities: BackendCapabilities = {
 
 /**
  * Creates the cpu backend. `isAvailable()` reports why it cannot run (onnxruntime-node missing or
- * its native binding failing to load); `load()` returns an executor backed by a worker thread.
+ * its native binding failing to load); `load()` returns an executor backed by a worker process.
  */
 export function createCpuBackend(options: CpuBackendOptions = {}): Backend {
   const threads = options.threads ?? availableParallelism();
@@ -122,6 +123,7 @@ async function loadCpu(
     maxSequences,
     threads,
     graph: owned,
+    graphDirectory: directory,
     weightBytes: weightBytes(model.weights),
   });
 }

@@ -252,6 +252,55 @@ describe('cpu executor lifecycle', () => {
   });
 });
 
+describe('cpu worker isolation', () => {
+  const small = createRandomModel({ seed: 5, numLayers: 2, hiddenSize: 64, numHeads: 4, numKvHeads: 2 });
+
+  it('a native crash (SIGSEGV) in the worker fails the executor, not the caller', async () => {
+    const executor = (await backend.load(small, fullPolicy(small.config), { maxTokens: 64 })) as CpuExecutor;
+    try {
+      await executor.forward(0, [1, 2, 3]);
+      const pending = executor.forward(0, randomTokens(32, small.config.vocabSize, 2));
+      executor.crashWorkerForTesting('signal');
+      await expect(pending).rejects.toMatchObject({
+        code: 'E_CPU_WORKER',
+        message: expect.stringMatching(/killed by SIGSEGV \(a native crash inside onnxruntime\)/),
+      });
+      await expect(executor.forward(0, [4])).rejects.toMatchObject({ code: 'E_CPU_WORKER' });
+      // A fresh executor works: the caller's process was never touched.
+      const again = await backend.load(small, fullPolicy(small.config), { maxTokens: 64 });
+      await expect(again.forward(0, [1, 2, 3])).resolves.toMatchObject({ numRows: 1 });
+      await again.dispose();
+    } finally {
+      await executor.dispose();
+    }
+  });
+
+  // The built package (turbo builds it before tests); a plain node process cannot import the sources.
+  const built = new URL('../../dist/index.js', import.meta.url);
+  it.skipIf(!existsSync(built))('runs in a caller with a very long command line', async () => {
+    // onnxruntime 1.30 runs a recursive regex over the process's command line and overflowed its
+    // stack on 20 KB of arguments; the worker process now has a short command line of its own.
+    const script = `
+      const { createCpuBackend, createRandomModel, fullPolicy } = await import(${JSON.stringify(built.href)});
+      const model = createRandomModel({ seed: 1 });
+      const executor = await createCpuBackend().load(model, fullPolicy(model.config), { maxTokens: 8 });
+      const result = await executor.forward(0, [1, 2]);
+      await executor.dispose();
+      console.log('rows', result.numRows);`;
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const long = 'x'.repeat(100_000);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '--eval', script, long, long],
+      { maxBuffer: 1 << 20 },
+    ).catch((error: { stdout?: string; stderr?: string; signal?: string }) => {
+      throw new Error(`child failed (${error.signal ?? ''}): ${error.stderr ?? ''}`);
+    });
+    expect(stdout).toContain('rows 1');
+  });
+});
+
 describe('dynamic-NTK RoPE state', () => {
   it('matches the reference backend across the original context length', async () => {
     const model = createRandomModel({

@@ -1,7 +1,8 @@
-// The cpu backend's executor as the main thread sees it: validates every call before it reaches the
-// worker, serialises forward passes, keeps sequence lengths in sync with the worker's caches, and
-// turns aborts, disposal and worker deaths into typed rejections instead of hung promises.
-import type { Worker } from 'node:worker_threads';
+// The cpu backend's executor as the caller sees it: validates every call before it reaches the
+// worker process, serialises forward passes, keeps sequence lengths in sync with the worker's caches,
+// and turns aborts, disposal and worker deaths (a native crash included) into typed rejections
+// instead of hung promises or a dead caller.
+import type { ChildProcess } from 'node:child_process';
 import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
 import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
 import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
@@ -9,7 +10,7 @@ import type { ModelConfig } from '../model/model-types.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { type CacheLayout, sequenceAllocatedBytes, sequenceUsedBytes } from './cache-layout.js';
 import { CpuWorkerError } from './cpu-errors.js';
-import type { CpuWorkerInit, CpuWorkerReply, CpuWorkerRequest } from './cpu-protocol.js';
+import type { CpuWorkerCrashMode, CpuWorkerInit, CpuWorkerReply, CpuWorkerRequest } from './cpu-protocol.js';
 import type { DecoderGraph } from './decoder-graph.js';
 import { launchCpuWorker } from './worker-launcher.js';
 
@@ -23,6 +24,8 @@ export interface CpuExecutorInit {
   readonly threads: number;
   /** The built graph; the executor owns it and removes its files on dispose or failure. */
   readonly graph: DecoderGraph;
+  /** Folder holding the graph, removed by the worker if the caller dies without disposing. */
+  readonly graphDirectory?: string;
   /** Bytes of float32 weights the session holds. */
   readonly weightBytes: number;
 }
@@ -63,7 +66,13 @@ interface SequenceState {
   capacity: number;
 }
 
-/** Executor of the cpu backend: a proxy to a worker thread that runs onnxruntime. */
+/** Signals that mean the worker died inside native code. */
+const NATIVE_CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGABRT', 'SIGTRAP']);
+
+/** How long a disposed idle worker may take to exit before it is killed. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+/** Executor of the cpu backend: a proxy to a worker process that runs onnxruntime. */
 export class CpuExecutor implements Executor {
   readonly backendName = 'cpu';
   readonly config: ModelConfig;
@@ -72,9 +81,9 @@ export class CpuExecutor implements Executor {
   private readonly maxSequences: number;
   private readonly layout: CacheLayout;
   private readonly weightBytes: number;
-  private readonly worker: Worker;
+  private readonly worker: ChildProcess;
   private readonly graph: DecoderGraph;
-  private readonly cancel: Int32Array;
+  private readonly init: CpuWorkerInit;
   private readonly sequences: SequenceState[];
   private readonly running = new Set<number>();
   private readonly ready = deferred<void>();
@@ -89,7 +98,7 @@ export class CpuExecutor implements Executor {
   private graphRemoval: Promise<void> | undefined;
   private exited = false;
 
-  private constructor(init: CpuExecutorInit, worker: Worker, cancel: Int32Array) {
+  private constructor(init: CpuExecutorInit, worker: ChildProcess, workerInit: CpuWorkerInit) {
     this.config = init.config;
     this.policy = init.policy;
     this.maxTokens = init.maxTokens;
@@ -97,7 +106,7 @@ export class CpuExecutor implements Executor {
     this.weightBytes = init.weightBytes;
     this.graph = init.graph;
     this.worker = worker;
-    this.cancel = cancel;
+    this.init = workerInit;
     this.layout = {
       headDim: init.config.headDim,
       retrievalHeads: init.graph.layers.map((layer) => layer.retrieval),
@@ -110,25 +119,20 @@ export class CpuExecutor implements Executor {
     this.ready.promise.catch(() => undefined);
     worker.on('message', (reply: CpuWorkerReply) => this.onReply(reply));
     worker.on('error', (error: Error) =>
-      this.fail(new CpuWorkerError(`the cpu worker crashed: ${error.message}`, { cause: error })),
+      this.fail(new CpuWorkerError(`the cpu worker process failed: ${error.message}`, { cause: error })),
     );
-    worker.on('messageerror', (error: Error) =>
-      this.fail(new CpuWorkerError(`a message from the cpu worker could not be read: ${error.message}`)),
-    );
-    worker.on('exit', (code: number) => {
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       this.exited = true;
-      if (!this.disposed)
-        this.fail(new CpuWorkerError(`the cpu worker exited unexpectedly with code ${code}`));
+      if (!this.disposed) this.fail(new CpuWorkerError(exitMessage(code, signal)));
     });
   }
 
   /**
-   * Starts the worker and waits until its onnxruntime session is ready. On failure the worker is
-   * stopped and the graph's files are removed before the {@link CpuWorkerError} is thrown.
+   * Starts the worker process and waits until its onnxruntime session is ready. On failure the
+   * worker is stopped and the graph's files are removed before the {@link CpuWorkerError} is thrown.
    */
   static async start(init: CpuExecutorInit): Promise<CpuExecutor> {
-    const cancel = new SharedArrayBuffer(4);
-    const workerData: CpuWorkerInit = {
+    const workerInit: CpuWorkerInit = {
       modelPath: init.graph.modelPath,
       layers: init.graph.layers,
       config: init.config,
@@ -137,23 +141,23 @@ export class CpuExecutor implements Executor {
       maxTokens: init.maxTokens,
       maxSequences: init.maxSequences,
       threads: init.threads,
-      cancel,
+      ...(init.graphDirectory !== undefined ? { orphanCleanup: init.graphDirectory } : {}),
     };
-    let worker: Worker;
+    let worker: ChildProcess;
     try {
-      worker = await launchCpuWorker(workerData);
+      worker = await launchCpuWorker();
     } catch (error) {
       await init.graph.dispose();
       throw error;
     }
-    const executor = new CpuExecutor(init, worker, new Int32Array(cancel));
+    const executor = new CpuExecutor(init, worker, workerInit);
     try {
       await executor.ready.promise;
     } catch (error) {
       await executor.dispose();
       throw error;
     }
-    worker.unref();
+    executor.unrefWorker();
     return executor;
   }
 
@@ -209,7 +213,7 @@ export class CpuExecutor implements Executor {
       const id = this.nextId++;
       const filled = deferred<{ length: number; capacity: number }>();
       this.fills.set(id, filled);
-      this.worker.ref();
+      this.refWorker();
       try {
         this.post({ type: 'fill', id, sequence, length, seed });
         const state = await filled.promise;
@@ -219,7 +223,7 @@ export class CpuExecutor implements Executor {
         done.reject(error);
       } finally {
         this.fills.delete(id);
-        if (!this.disposed && this.failure === undefined) this.worker.unref();
+        if (!this.disposed && this.failure === undefined) this.unrefWorker();
       }
     });
     return done.promise;
@@ -246,7 +250,10 @@ export class CpuExecutor implements Executor {
     };
   }
 
-  /** Rejects the running and queued calls with DisposedError, stops the worker and removes the graph's files. */
+  /**
+   * Rejects the running and queued calls with DisposedError, stops the worker process (at once when
+   * it is busy: a process can be killed mid-run, unlike a thread) and removes the graph's files.
+   */
   dispose(): Promise<void> {
     this.disposing ??= this.shutdown();
     return this.disposing;
@@ -254,10 +261,10 @@ export class CpuExecutor implements Executor {
 
   /**
    * Test hook: makes the worker fail as a crash would (`throw`: an uncaught exception; `exit`: the
-   * worker exits with code 3). Not part of the Executor contract.
+   * worker exits with code 3; `signal`: it dies of SIGSEGV). Not part of the Executor contract.
    * @internal
    */
-  crashWorkerForTesting(mode: 'throw' | 'exit'): void {
+  crashWorkerForTesting(mode: CpuWorkerCrashMode): void {
     this.post({ type: 'crash', mode });
   }
 
@@ -279,17 +286,32 @@ export class CpuExecutor implements Executor {
     }
     this.ready.reject(new DisposedError('load'));
     for (const fill of this.fills.values()) fill.reject(new DisposedError('fillSyntheticCache'));
-    if (current !== undefined) Atomics.store(this.cancel, 0, current.id);
-    // Terminating a worker inside session.run aborts the whole process (a native exception during
-    // teardown), so the worker is asked to exit after its current request instead.
     if (!this.exited) {
-      this.worker.ref();
+      this.refWorker();
       const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-      this.post({ type: 'shutdown' });
+      if (current !== undefined || this.fills.size > 0) {
+        // Busy: its results are unwanted, and a process can be killed mid-run.
+        this.worker.kill('SIGKILL');
+      } else {
+        this.post({ type: 'shutdown' });
+        const grace = setTimeout(() => this.worker.kill('SIGKILL'), SHUTDOWN_GRACE_MS);
+        grace.unref();
+      }
       await exited;
     }
     await this.queue;
     await this.removeGraph();
+  }
+
+  /** Lets the caller's process exit while this executor is idle (the worker exits with it). */
+  private unrefWorker(): void {
+    this.worker.unref();
+    this.worker.channel?.unref();
+  }
+
+  private refWorker(): void {
+    this.worker.ref();
+    this.worker.channel?.ref();
   }
 
   private limits() {
@@ -301,7 +323,8 @@ export class CpuExecutor implements Executor {
   }
 
   private post(request: CpuWorkerRequest): void {
-    this.worker.postMessage(request);
+    // A worker that is gone answers through its exit event; a failed send must not throw here.
+    if (this.worker.connected) this.worker.send(request, (error) => error && undefined);
   }
 
   /** Runs one queued call to completion; never rejects (the outcome goes to `user`). */
@@ -331,16 +354,16 @@ export class CpuExecutor implements Executor {
     };
     const onAbort = (): void => {
       if (this.current !== call || call.aborted) return;
-      // Reject now; the worker sees the flag before committing, or we undo its commit (onReply).
+      // Reject now; the worker sees the cancel before committing, or we undo its commit (onReply).
       call.aborted = true;
-      Atomics.store(this.cancel, 0, call.id);
+      this.post({ type: 'cancel', id: call.id });
       this.running.delete(sequence);
       user.reject(new AbortedError(what, signal?.reason));
     };
     this.current = call;
     this.running.add(sequence);
     signal?.addEventListener('abort', onAbort, { once: true });
-    this.worker.ref();
+    this.refWorker();
     try {
       this.post({ type: 'forward', id: call.id, sequence, tokens, allLogits: options.allLogits === true });
       await call.settled.promise;
@@ -348,12 +371,23 @@ export class CpuExecutor implements Executor {
       signal?.removeEventListener('abort', onAbort);
       this.running.delete(sequence);
       this.current = undefined;
-      if (!this.disposed && this.failure === undefined) this.worker.unref();
+      if (!this.disposed && this.failure === undefined) this.unrefWorker();
     }
   }
 
   private onReply(reply: CpuWorkerReply): void {
     switch (reply.type) {
+      case 'alive':
+        this.post({ type: 'init', init: this.init });
+        return;
+      case 'crashed':
+        this.fail(
+          new CpuWorkerError(
+            `the cpu worker crashed: ${reply.message}`,
+            reply.stack ? { cause: reply.stack } : undefined,
+          ),
+        );
+        return;
       case 'ready':
         this.ready.resolve();
         return;
@@ -409,7 +443,7 @@ export class CpuExecutor implements Executor {
       current.user.reject(error);
       current.settled.resolve();
     }
-    void this.worker.terminate().catch(() => undefined);
+    if (!this.exited) this.worker.kill('SIGKILL');
     void this.removeGraph();
   }
 
@@ -417,4 +451,13 @@ export class CpuExecutor implements Executor {
     this.graphRemoval ??= this.graph.dispose().catch(() => undefined);
     return this.graphRemoval;
   }
+}
+
+/** Why the worker process ended, in words a user can act on. */
+function exitMessage(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal !== null) {
+    const native = NATIVE_CRASH_SIGNALS.has(signal) ? ' (a native crash inside onnxruntime)' : '';
+    return `the cpu worker process was killed by ${signal}${native}; this executor cannot be used any more, load the model again`;
+  }
+  return `the cpu worker process exited unexpectedly with code ${code}`;
 }

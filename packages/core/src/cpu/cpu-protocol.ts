@@ -1,8 +1,8 @@
-// Messages between the cpu executor (main thread) and its worker. Kept in one place so both sides
-// agree on every field; all values are structured-cloneable.
+// Messages between the cpu executor (the caller's process) and its worker process. Kept in one place
+// so both sides agree on every field; all values survive node's "advanced" (structured clone) IPC.
 import type { ModelConfig } from '../model/model-types.js';
 
-/** What the worker is started with (its `workerData`). */
+/** What the worker is started with (the `init` request, sent once it says it is `alive`). */
 export interface CpuWorkerInit {
   /** Path of the .onnx graph written by `buildDecoderGraph`. */
   readonly modelPath: string;
@@ -18,14 +18,16 @@ export interface CpuWorkerInit {
   /** onnxruntime intra-op threads. */
   readonly threads: number;
   /**
-   * `[1]` i32 over a SharedArrayBuffer: the id of the forward call the main thread has aborted.
-   * The worker reads it after `session.run` and before committing, so an aborted call changes nothing.
+   * Folder the worker removes if its parent process dies without disposing the executor (the graph's
+   * temporary files), so a killed caller leaves nothing behind.
    */
-  readonly cancel: SharedArrayBuffer;
+  readonly orphanCleanup?: string;
 }
 
-/** Main thread → worker. */
+/** Caller → worker. */
 export type CpuWorkerRequest =
+  /** The first request: build the session. */
+  | { readonly type: 'init'; readonly init: CpuWorkerInit }
   | {
       readonly type: 'forward';
       readonly id: number;
@@ -34,6 +36,11 @@ export type CpuWorkerRequest =
       readonly tokens: readonly number[];
       readonly allLogits: boolean;
     }
+  /**
+   * The caller has aborted forward call `id`. Handled as soon as it arrives (not queued): the worker
+   * checks it after `session.run` and before committing; if it arrives later, the caller undoes.
+   */
+  | { readonly type: 'cancel'; readonly id: number }
   | { readonly type: 'reset'; readonly sequence: number }
   /** Benchmarks: make `sequence` hold `length` tokens of seeded random K/V (see Executor.fillSyntheticCache). */
   | {
@@ -47,16 +54,24 @@ export type CpuWorkerRequest =
   | { readonly type: 'undo'; readonly sequence: number; readonly id: number }
   /** Release the session and exit once the current request is done (never mid-`session.run`). */
   | { readonly type: 'shutdown' }
-  /** Test hook: make the worker fail (`throw`: uncaught exception; `exit`: process.exit(3)). */
-  | { readonly type: 'crash'; readonly mode: 'throw' | 'exit' };
+  /**
+   * Test hook: make the worker fail (`throw`: uncaught exception; `exit`: process.exit(3);
+   * `signal`: SIGSEGV, as a native crash inside onnxruntime would).
+   */
+  | { readonly type: 'crash'; readonly mode: CpuWorkerCrashMode };
 
-/** Worker → main thread. */
+/** How {@link CpuWorkerRequest} `crash` makes the worker fail. */
+export type CpuWorkerCrashMode = 'throw' | 'exit' | 'signal';
+
+/** Worker → caller. */
 export type CpuWorkerReply =
+  /** The worker process runs and listens; the caller sends `init`. */
+  | { readonly type: 'alive' }
   | { readonly type: 'ready' }
   | {
       readonly type: 'result';
       readonly id: number;
-      /** `[numRows, vocabSize]` f32, transferred. */
+      /** `[numRows, vocabSize]` f32. */
       readonly logits: Float32Array;
       readonly numRows: number;
       /** Tokens the sequence holds after the call. */
@@ -69,4 +84,17 @@ export type CpuWorkerReply =
   /** The call was aborted before it committed; the sequence is unchanged. */
   | { readonly type: 'cancelled'; readonly id: number; readonly capacity: number }
   /** Fatal: the worker cannot go on (message names the cause). */
-  | { readonly type: 'failed'; readonly message: string; readonly stack?: string };
+  | { readonly type: 'failed'; readonly message: string; readonly stack?: string }
+  /** Fatal: an uncaught exception in the worker; it exits right after sending this. */
+  | { readonly type: 'crashed'; readonly message: string; readonly stack?: string };
+
+/** Source-mode boot message (before `alive`): how to load the TypeScript worker. */
+export interface CpuWorkerBoot {
+  readonly type: 'boot';
+  /** data: URL of the module loader that serves `sources`. */
+  readonly loader: string;
+  /** Transpiled modules by file URL. */
+  readonly sources: Record<string, string>;
+  /** File URL of cpu-worker.ts. */
+  readonly entry: string;
+}

@@ -1,7 +1,9 @@
-// The cpu backend's worker thread: owns the onnxruntime session, the KV caches and the RoPE state of
-// every sequence, so the blocking `session.run` never stalls the main thread's event loop. Requests
-// are handled strictly in arrival order; any failure is fatal and reported to the main thread.
-import { parentPort, workerData } from 'node:worker_threads';
+// The cpu backend's worker process: owns the onnxruntime session, the KV caches and the RoPE state of
+// every sequence. It is a child process, not a thread, so that a native fault inside onnxruntime
+// (onnxruntime 1.30 overflows its stack on a long command line, and has died with SIGFPE) ends this
+// process only; the caller's executor turns the exit into typed errors. Requests are handled strictly
+// in arrival order; any failure is fatal and reported to the caller.
+import { rmSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import { dynamicRopeLength, ropeFrequencies } from '../model/rope.js';
 import type { CacheLayout } from './cache-layout.js';
@@ -12,28 +14,29 @@ import { type LayerUpdate, SequenceKvCache } from './sequence-kv-cache.js';
 type Session = Ort.InferenceSession;
 type Tensor = Ort.Tensor;
 
-const port = parentPort;
-if (port === null) throw new Error('cpu-worker.ts must run in a worker thread');
-const init = workerData as CpuWorkerInit;
-const { config } = init;
-const cancelled = new Int32Array(init.cancel);
-const layout: CacheLayout = {
-  headDim: config.headDim,
-  retrievalHeads: init.layers.map((layer) => layer.retrieval),
-  streamingHeads: init.layers.map((layer) => layer.streaming),
-  window: init.sinkSize + init.recentSize,
-  maxTokens: init.maxTokens,
-};
-const caches: (SequenceKvCache | undefined)[] = new Array(init.maxSequences).fill(undefined);
-// RoPE frequencies are fixed except for dynamic NTK, where they depend on each call's length.
-const fixedFrequencies =
-  config.rope.type === 'dynamic' ? undefined : ropeFrequencies(config.rope, config.headDim);
+if (process.send === undefined) throw new Error('cpu-worker must run as a child process with an IPC channel');
+const send = process.send.bind(process);
+
+/** Everything fixed by the `init` request. */
+interface WorkerState {
+  readonly init: CpuWorkerInit;
+  readonly config: CpuWorkerInit['config'];
+  readonly layout: CacheLayout;
+  readonly caches: (SequenceKvCache | undefined)[];
+  /** RoPE frequencies are fixed except for dynamic NTK, where they depend on each call's length. */
+  readonly fixedFrequencies: ReturnType<typeof ropeFrequencies> | undefined;
+}
+
+let state: WorkerState | undefined;
 let ort: typeof Ort;
 let session: Session | undefined;
 let failed = false;
+/** The id of the forward call the caller aborted last (0: none). */
+let cancelledId = 0;
 
-function post(reply: CpuWorkerReply, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(reply, transfer);
+function post(reply: CpuWorkerReply): void {
+  // A caller that is gone can no longer be told anything; the disconnect handler exits.
+  if (process.connected) send(reply);
 }
 
 function fail(what: string, error: unknown): void {
@@ -47,7 +50,22 @@ function fail(what: string, error: unknown): void {
   });
 }
 
-async function start(): Promise<void> {
+async function start(init: CpuWorkerInit): Promise<void> {
+  const { config } = init;
+  state = {
+    init,
+    config,
+    layout: {
+      headDim: config.headDim,
+      retrievalHeads: init.layers.map((layer) => layer.retrieval),
+      streamingHeads: init.layers.map((layer) => layer.streaming),
+      window: init.sinkSize + init.recentSize,
+      maxTokens: init.maxTokens,
+    },
+    caches: new Array(init.maxSequences).fill(undefined),
+    fixedFrequencies:
+      config.rope.type === 'dynamic' ? undefined : ropeFrequencies(config.rope, config.headDim),
+  };
   try {
     ort = await import('onnxruntime-node');
   } catch (error) {
@@ -72,7 +90,7 @@ async function start(): Promise<void> {
     return;
   }
   session = created;
-  const missing = expectedInputs().filter((name) => !created.inputNames.includes(name));
+  const missing = expectedInputs(init).filter((name) => !created.inputNames.includes(name));
   if (missing.length > 0) {
     fail('the decoder graph does not match the executor', `missing inputs ${missing.join(', ')}`);
     return;
@@ -80,7 +98,7 @@ async function start(): Promise<void> {
   post({ type: 'ready' });
 }
 
-function expectedInputs(): string[] {
+function expectedInputs(init: CpuWorkerInit): string[] {
   const names = ['input_ids', 'rope_cos', 'rope_sin', 'logits_from'];
   init.layers.forEach((layer, l) => {
     if (layer.retrieval > 0) names.push(`past_key_r${l}`, `past_value_r${l}`);
@@ -91,6 +109,7 @@ function expectedInputs(): string[] {
 
 /** One forward call: run the graph on the cached past, then commit unless the main thread aborted it. */
 async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>): Promise<void> {
+  const { init, config, layout, caches, fixedFrequencies } = live();
   const { id, sequence, tokens, allLogits } = request;
   const d = config.headDim;
   let cache = caches[sequence];
@@ -136,9 +155,9 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
 
   if (session === undefined) throw new Error('forward before the onnxruntime session was created');
   const outputs = await session.run(feeds);
-  // Let a late abort land before deciding to commit (the flag is shared memory, read synchronously).
+  // Let a cancel message that is already on its way land before deciding to commit.
   await new Promise<void>((resolve) => setImmediate(resolve));
-  if (Atomics.load(cancelled, 0) === id) {
+  if (cancelledId === id) {
     post({ type: 'cancelled', id, capacity: cache.capacity });
     return;
   }
@@ -163,14 +182,18 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
     throw new Error(`logits have ${logits.length} values, expected ${numRows} x ${config.vocabSize}`);
   }
   cache.commit(id, rows, ropeLength, updates);
-  // Transfer, not copy: only a view that owns its whole buffer can be handed over as is.
+  // Only the view is sent: a view into a larger buffer would copy all of it.
   if (logits.byteOffset !== 0 || logits.byteLength !== logits.buffer.byteLength) logits = logits.slice();
-  post({ type: 'result', id, logits, numRows, length: cache.length, capacity: cache.capacity }, [
-    logits.buffer as ArrayBuffer,
-  ]);
+  post({ type: 'result', id, logits, numRows, length: cache.length, capacity: cache.capacity });
+}
+
+function live(): WorkerState {
+  if (state === undefined) throw new Error('a request arrived before init');
+  return state;
 }
 
 function fillSequence(request: Extract<CpuWorkerRequest, { type: 'fill' }>): void {
+  const { init, config, layout, caches } = live();
   const cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
   cache.fillSynthetic(request.length, request.seed);
   caches[request.sequence] = cache;
@@ -179,18 +202,21 @@ function fillSequence(request: Extract<CpuWorkerRequest, { type: 'fill' }>): voi
 
 function handle(request: CpuWorkerRequest): Promise<void> | void {
   switch (request.type) {
+    case 'init':
+      return start(request.init);
     case 'forward':
       return forward(request);
     case 'reset':
-      caches[request.sequence] = undefined;
+      live().caches[request.sequence] = undefined;
       return;
     case 'fill':
       return fillSequence(request);
     case 'undo':
-      caches[request.sequence]?.undo(request.id);
+      live().caches[request.sequence]?.undo(request.id);
       return;
     case 'shutdown':
       return shutdown();
+    case 'cancel':
     case 'crash':
       return;
   }
@@ -201,11 +227,35 @@ async function shutdown(): Promise<void> {
   process.exit(0);
 }
 
-let chain: Promise<void> = start();
-port.on('message', (request: CpuWorkerRequest) => {
+// An uncaught exception is reported with its message before the process exits.
+process.on('uncaughtException', (error) => {
+  post({
+    type: 'crashed',
+    message: error instanceof Error ? error.message : String(error),
+    ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),
+  });
+  process.exit(70);
+});
+// Ctrl-C in a terminal reaches the whole process group: the caller decides what an interrupt means
+// (finish, keep results, dispose), so the worker must not die of it first.
+process.on('SIGINT', () => undefined);
+// The caller is gone (it exited or was killed without disposing): remove its temporary graph, exit.
+process.on('disconnect', () => {
+  const folder = state?.init.orphanCleanup;
+  if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+  process.exit(0);
+});
+
+let chain: Promise<void> = Promise.resolve();
+process.on('message', (request: CpuWorkerRequest) => {
+  if (request.type === 'cancel') {
+    cancelledId = request.id;
+    return;
+  }
   if (request.type === 'crash') {
     // Test hook: fail like a native crash would, outside any promise chain.
     if (request.mode === 'exit') process.exit(3);
+    if (request.mode === 'signal') process.kill(process.pid, 'SIGSEGV');
     setImmediate(() => {
       throw new Error('cpu worker crash requested by a test');
     });
@@ -220,3 +270,4 @@ port.on('message', (request: CpuWorkerRequest) => {
     }
   });
 });
+post({ type: 'alive' });

@@ -1,4 +1,4 @@
-// Public surface of the cpu backend (onnxruntime-node in a worker thread) and its opt-in registration.
+// Public surface of the cpu backend (onnxruntime-node in a worker process) and its opt-in registration.
 export type { CpuBackendOptions } from './cpu-backend.js';
 export { CPU_BACKEND_NAME, createCpuBackend } from './cpu-backend.js';
 export { CpuWorkerError } from './cpu-errors.js';

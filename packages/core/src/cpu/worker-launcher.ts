@@ -1,12 +1,17 @@
-// Starts the cpu backend's worker thread from wherever core runs. From the build, the worker is the
+// Starts the cpu backend's worker process from wherever core runs. From the build, the worker is the
 // tsup entry dist/cpu-worker.js next to the bundle. From source (vitest, a TS runner), Node cannot
 // run cpu-worker.ts itself, so its module graph is transpiled once per process with the workspace's
-// `typescript` and served to the worker by a module loader registered inside it.
+// `typescript` and served to the child by a module loader registered inside it.
+//
+// The child gets a short command line of its own (never the caller's arguments): onnxruntime 1.30
+// runs a recursive std::regex over the process's command line when it creates a session and
+// overflows its stack on long ones (a 20 KB --prompt crashed the whole CLI with SIGSEGV).
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { CpuWorkerError } from './cpu-errors.js';
+import type { CpuWorkerBoot } from './cpu-protocol.js';
 
 /** Minimal view of the `typescript` module used to transpile the worker in source mode. */
 interface TypeScriptModule {
@@ -35,25 +40,31 @@ export async function load(url, context, next) {
   return next(url, context);
 }`;
 
-/** Registers the loader, then imports the worker entry (CommonJS: the code of an `eval` worker). */
+/** Source mode: waits for the boot message, registers the loader, then imports the worker entry. */
 const SOURCE_BOOT = `
 const { register } = require('node:module');
-const { workerData } = require('node:worker_threads');
-register(workerData.__loader, { data: { sources: workerData.__sources } });
-import(workerData.__entry).catch((error) => setImmediate(() => { throw error; }));`;
+process.once('message', (boot) => {
+  register(boot.loader, { data: { sources: boot.sources } });
+  import(boot.entry).catch((error) => setImmediate(() => { throw error; }));
+});`;
 
 let sourceBundle: Promise<Record<string, string>> | undefined;
 
 /**
- * Starts the worker with `workerData`. Throws {@link CpuWorkerError} when neither the built
- * worker nor its source can be found, or the source cannot be transpiled.
+ * Spawns the worker process with an IPC channel ("advanced" serialization, so typed arrays travel
+ * as such). Its stdout goes to the caller's stderr, so nothing it prints can mix with a command's
+ * results. Throws {@link CpuWorkerError} when neither the built worker nor its source can be
+ * found, or the source cannot be transpiled.
  */
-export async function launchCpuWorker(
-  workerData: unknown,
-  options: Pick<WorkerOptions, 'resourceLimits'> = {},
-): Promise<Worker> {
+export async function launchCpuWorker(): Promise<ChildProcess> {
+  const options = {
+    stdio: ['ignore', 2, 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc' | number)[],
+    serialization: 'advanced' as const,
+    // No inherited node flags (a test runner's loaders) and no caller arguments.
+    execArgv: [] as string[],
+  };
   const built = new URL('./cpu-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return new Worker(built, { ...options, workerData });
+  if (existsSync(fileURLToPath(built))) return spawn(process.execPath, [fileURLToPath(built)], options);
   const source = new URL('./cpu-worker.ts', import.meta.url);
   if (!existsSync(fileURLToPath(source))) {
     throw new CpuWorkerError(
@@ -68,16 +79,15 @@ export async function launchCpuWorker(
     sourceBundle = undefined;
     throw error;
   }
-  return new Worker(SOURCE_BOOT, {
-    ...options,
-    eval: true,
-    workerData: {
-      ...(workerData as object),
-      __loader: `data:text/javascript,${encodeURIComponent(SOURCE_LOADER)}`,
-      __sources: sources,
-      __entry: source.href,
-    },
-  });
+  const child = spawn(process.execPath, ['--input-type=commonjs', '--eval', SOURCE_BOOT], options);
+  const boot: CpuWorkerBoot = {
+    type: 'boot',
+    loader: `data:text/javascript,${encodeURIComponent(SOURCE_LOADER)}`,
+    sources,
+    entry: source.href,
+  };
+  child.send(boot);
+  return child;
 }
 
 /** Transpiles `entry` and every relative module it imports (at runtime) into `{ fileUrl: js }`. */

@@ -16,3 +16,35 @@ export class BackendResultError extends DuoError {
     this.name = 'BackendResultError';
   }
 }
+
+/**
+ * A request does not fit the model's context: the prompt (plus the tokens asked for) is longer
+ * than `contextLength` positions (code `E_CONTEXT_LENGTH`). The message names both numbers.
+ */
+export class ContextLengthError extends DuoError {
+  /** Tokens of the prompt (or of the ids scored). */
+  readonly promptTokens: number;
+  /** Tokens asked for on top (0 for scoring). */
+  readonly maxNewTokens: number;
+  /** Positions the model may use. */
+  readonly contextLength: number;
+
+  constructor(promptTokens: number, maxNewTokens: number, contextLength: number, what = 'the prompt') {
+    const asked =
+      maxNewTokens > 0
+        ? `${what} has ${promptTokens} tokens and ${maxNewTokens} new tokens were asked for (${promptTokens + maxNewTokens} in all)`
+        : `${what} has ${promptTokens} tokens`;
+    const hint =
+      maxNewTokens > 0
+        ? 'shorten the prompt, ask for fewer new tokens, or truncate the prompt'
+        : `give at most ${contextLength} ids`;
+    super(
+      'E_CONTEXT_LENGTH',
+      `${asked}, but the model's context is ${contextLength} tokens (max_position_embeddings); ${hint}`,
+    );
+    this.name = 'ContextLengthError';
+    this.promptTokens = promptTokens;
+    this.maxNewTokens = maxNewTokens;
+    this.contextLength = contextLength;
+  }
+}

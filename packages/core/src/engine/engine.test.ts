@@ -20,7 +20,7 @@ import {
   score,
   type TextDecoderLike,
 } from './engine.js';
-import { BackendResultError, EngineInputError } from './engine-errors.js';
+import { BackendResultError, ContextLengthError, EngineInputError } from './engine-errors.js';
 import { createRng, SamplingError, sampleToken } from './sampling.js';
 
 const VOCAB = 6;
@@ -428,6 +428,46 @@ describe('generate', () => {
     expect(executor.resets).toEqual([]);
   });
 
+  it("refuses a prompt + maxNewTokens beyond the model's context, naming both numbers", () => {
+    const executor = new BigramExecutor(PEAKED, 64);
+    (executor.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings = 8;
+    const refuse = () => generate(executor, [0, 1, 2, 3, 4, 5], { maxNewTokens: 3 });
+    expect(refuse).toThrow(ContextLengthError);
+    expect(refuse).toThrow(/6 tokens and 3 new tokens were asked for \(9 in all\).*context is 8 tokens/);
+    expect(codeOf(refuse)).toBe('E_CONTEXT_LENGTH');
+    // A prompt past the context is refused even with one new token; exactly at it, it runs.
+    expect(() => generate(executor, Array(8).fill(1), { maxNewTokens: 1 })).toThrow(/context is 8/);
+    expect(() => generate(executor, Array(7).fill(1), { maxNewTokens: 1 })).not.toThrow();
+    // A caller that extrapolates on purpose raises the limit.
+    expect(() => generate(executor, [0, 1, 2, 3, 4, 5], { maxNewTokens: 3, contextLength: 9 })).not.toThrow();
+    expect(() => generate(executor, [0], { contextLength: 0 })).toThrow(EngineInputError);
+    expect(executor.calls).toEqual([]);
+  });
+
+  it('truncates a prompt from the left or the middle when asked, and says how much', async () => {
+    const executor = new BigramExecutor(PEAKED, 64);
+    (executor.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings = 6;
+    const prompt = [1, 2, 3, 4, 5, 0, 1];
+    const left = await collectGeneration(
+      generate(executor, prompt, { greedy: true, maxNewTokens: 2, truncate: 'left' }),
+    );
+    expect(executor.calls[0]!.tokens).toEqual([4, 5, 0, 1]);
+    expect(left).toMatchObject({ promptTokens: 4, truncatedTokens: 3, tokens: [2, 3] });
+    executor.calls.length = 0;
+    const middle = await collectGeneration(
+      generate(executor, prompt, { greedy: true, maxNewTokens: 2, truncate: 'middle' }),
+    );
+    expect(executor.calls[0]!.tokens).toEqual([1, 2, 0, 1]);
+    expect(middle.truncatedTokens).toBe(3);
+    // No room at all for the prompt: refused even when truncating.
+    expect(() => generate(executor, prompt, { maxNewTokens: 6, truncate: 'left' })).toThrow(
+      ContextLengthError,
+    );
+    expect(() => generate(executor, prompt, { truncate: 'both' as 'left' })).toThrow(EngineInputError);
+    const fits = await collectGeneration(generate(executor, [1], { greedy: true, maxNewTokens: 2 }));
+    expect(fits.truncatedTokens).toBe(0);
+  });
+
   it('validates its inputs with typed errors', () => {
     const executor = new BigramExecutor(PEAKED);
     expect(codeOf(() => generate(executor, []))).toBe('E_ENGINE_INPUT');
@@ -687,6 +727,13 @@ describe('score', () => {
       'E_ENGINE_INPUT',
     );
     expect(await codeOfAsync(score(executor, [0, 8], { prefillLength: 1 }))).toBe('E_ENGINE_INPUT');
+    const short = new BigramExecutor(PEAKED, 64);
+    (short.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings = 3;
+    expect(await codeOfAsync(score(short, [0, 1, 2, 3], { prefillLength: 1 }))).toBe('E_CONTEXT_LENGTH');
+    await expect(score(short, [0, 1, 2, 3], { prefillLength: 1 })).rejects.toThrow(
+      /the id list has 4 tokens, but the model's context is 3 tokens/,
+    );
+    await expect(score(short, [0, 1, 2, 3], { prefillLength: 1, contextLength: 4 })).resolves.toBeDefined();
     expect(await codeOfAsync(score(executor, [0, 1], { prefillLength: 1, prefillChunkSize: 0 }))).toBe(
       'E_ENGINE_INPUT',
     );

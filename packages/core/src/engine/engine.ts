@@ -2,7 +2,7 @@
 // every backend gets the same chunked prefill, sampling, stopping and streaming behaviour.
 import type { DeviceSampleRequest, Executor, ForwardResult } from '../backend/backend.js';
 import { AbortedError, CapacityError } from '../backend/backend-errors.js';
-import { BackendResultError, EngineInputError } from './engine-errors.js';
+import { BackendResultError, ContextLengthError, EngineInputError } from './engine-errors.js';
 import { argmax, createRng, resolveSamplingOptions, type SamplingOptions, sampleToken } from './sampling.js';
 import { StopStringMatcher } from './stop-strings.js';
 
@@ -34,7 +34,22 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Executor sequence slot (default 0); it is reset first. */
   sequence?: number;
+  /**
+   * Positions the model may use, prompt and generated tokens together. Default: the model's
+   * `maxPositionEmbeddings`. Raise it only to extrapolate on purpose (e.g. RoPE scaling).
+   */
+  contextLength?: number;
+  /**
+   * When prompt + `maxNewTokens` exceeds `contextLength`: `'error'` (default) throws a
+   * {@link ContextLengthError} naming both numbers; `'left'` drops the prompt's first tokens,
+   * `'middle'` its middle ones (LongBench style: keeps the instructions and the question), so that
+   * prompt + `maxNewTokens` fit. {@link GenerateResult.truncatedTokens} says how many went.
+   */
+  truncate?: PromptTruncation;
 }
+
+/** How {@link generate} fits a prompt that is too long for the context. */
+export type PromptTruncation = 'error' | 'left' | 'middle';
 
 /** One generated token, as streamed. */
 export interface GeneratedToken {
@@ -55,7 +70,10 @@ export interface GenerateResult {
   /** Concatenation of the events' text. */
   text: string;
   finishReason: FinishReason;
+  /** Tokens of the prompt as it was fed (after any truncation). */
   promptTokens: number;
+  /** Prompt tokens dropped to fit the context (0 unless `truncate` is `'left'` or `'middle'`). */
+  truncatedTokens: number;
   /**
    * Wall time of the prefill forward calls. With an executor that samples on its device
    * (`forwardSample`), the last prefill call also selects the first token.
@@ -77,6 +95,8 @@ export interface ScoreOptions {
   signal?: AbortSignal;
   /** Executor sequence slot (default 0); it is reset first. */
   sequence?: number;
+  /** Positions the model may use. Default: the model's `maxPositionEmbeddings`. */
+  contextLength?: number;
 }
 
 /** Teacher-forced outputs of {@link score}. */
@@ -172,15 +192,31 @@ export function generate(
   if (stopStrings.length > 0 && options.detokenizer === undefined) {
     throw new EngineInputError('stopStrings need a detokenizer to match decoded text');
   }
-  if (promptIds.length + 1 > executor.maxTokens) {
+  const contextLength = resolveContextLength(executor, options.contextLength);
+  const truncation = options.truncate ?? 'error';
+  if (truncation !== 'error' && truncation !== 'left' && truncation !== 'middle') {
+    throw new EngineInputError(`truncate must be 'error', 'left' or 'middle', got ${String(truncation)}`);
+  }
+  let prompt: number[] = [...promptIds];
+  let truncatedTokens = 0;
+  if (prompt.length + maxNewTokens > contextLength) {
+    const room = contextLength - maxNewTokens;
+    if (truncation === 'error' || room < 1) {
+      throw new ContextLengthError(promptIds.length, maxNewTokens, contextLength);
+    }
+    truncatedTokens = prompt.length - room;
+    prompt = truncatePrompt(prompt, room, truncation);
+  }
+  if (prompt.length + 1 > executor.maxTokens) {
     throw new CapacityError(
-      `prompt of ${promptIds.length} tokens plus 1 generated token exceeds the executor's maxTokens ` +
+      `prompt of ${prompt.length} tokens plus 1 generated token exceeds the executor's maxTokens ` +
         `of ${executor.maxTokens}`,
     );
   }
   const seed = options.seed ?? Math.floor(Math.random() * 0x1_0000_0000);
   const rng = createRng(seed);
-  return run(executor, [...promptIds], {
+  return run(executor, prompt, {
+    truncatedTokens,
     sampling,
     rng,
     maxNewTokens,
@@ -193,7 +229,22 @@ export function generate(
   });
 }
 
+/** The context length to enforce: `requested`, or the model's `maxPositionEmbeddings`. */
+function resolveContextLength(executor: Executor, requested: number | undefined): number {
+  if (requested === undefined) return executor.config.maxPositionEmbeddings;
+  checkPositiveInteger(requested, 'contextLength');
+  return requested;
+}
+
+/** The prompt cut to `room` tokens: its last ones (`left`), or its first and last halves (`middle`). */
+function truncatePrompt(prompt: readonly number[], room: number, how: 'left' | 'middle'): number[] {
+  if (how === 'left') return prompt.slice(prompt.length - room);
+  const head = Math.floor(room / 2);
+  return [...prompt.slice(0, head), ...prompt.slice(prompt.length - (room - head))];
+}
+
 interface RunSettings {
+  truncatedTokens: number;
   sampling: ReturnType<typeof resolveSamplingOptions>;
   rng: ReturnType<typeof createRng>;
   maxNewTokens: number;
@@ -220,6 +271,7 @@ async function* run(
     text,
     finishReason,
     promptTokens: prompt.length,
+    truncatedTokens: settings.truncatedTokens,
     prefillMs,
     decodeMs,
   });
@@ -372,6 +424,8 @@ export async function score(
     }
     rows.add(row);
   });
+  const contextLength = resolveContextLength(executor, options.contextLength);
+  if (ids.length > contextLength) throw new ContextLengthError(ids.length, 0, contextLength, 'the id list');
   if (ids.length > executor.maxTokens) {
     throw new CapacityError(`${ids.length} ids exceed the executor's maxTokens of ${executor.maxTokens}`);
   }

@@ -6,12 +6,13 @@ export type {
   GeneratedToken,
   GenerateOptions,
   GenerateResult,
+  PromptTruncation,
   ScoreOptions,
   ScoreResult,
   TextDecoderLike,
 } from './engine.js';
 export { collectGeneration, generate, score } from './engine.js';
-export { BackendResultError, EngineInputError } from './engine-errors.js';
+export { BackendResultError, ContextLengthError, EngineInputError } from './engine-errors.js';
 export type { ResolvedSamplingOptions, Rng, SamplingOptions } from './sampling.js';
 export {
   applyRepetitionPenalty,

@@ -206,12 +206,24 @@ export function validatePolicy(policy: KvCachePolicy): void {
   }
 }
 
-/** Checks a policy and that its shape matches the model (`numLayers`, `numKvHeads`). Throws {@link PolicyError}. */
+/**
+ * Checks a policy and that it fits the model: its shape (`numLayers`, `numKvHeads`) and, when the
+ * config gives the context, a streaming window (S + R) no longer than the context (a larger window
+ * would never drop a token, and would only allocate memory). Throws {@link PolicyError}.
+ */
 export function validatePolicyForModel(
   policy: KvCachePolicy,
-  config: Pick<ModelConfig, 'numLayers' | 'numKvHeads'>,
+  config: Pick<ModelConfig, 'numLayers' | 'numKvHeads'> & Partial<Pick<ModelConfig, 'maxPositionEmbeddings'>>,
 ): void {
   validatePolicy(policy);
+  const context = config.maxPositionEmbeddings;
+  const streaming = policy.layers.reduce((sum, split) => sum + split.streamingKvHeads.length, 0);
+  if (context !== undefined && streaming > 0 && policy.sinkSize + policy.recentSize > context) {
+    throw new PolicyError(
+      `sinkSize ${policy.sinkSize} + recentSize ${policy.recentSize} = ${policy.sinkSize + policy.recentSize} ` +
+        `exceeds the model's context of ${context} tokens (max_position_embeddings): streaming heads would never drop a token`,
+    );
+  }
   if (policy.numLayers !== config.numLayers) {
     throw new PolicyError(`policy has ${policy.numLayers} layers but the model has ${config.numLayers}`);
   }

@@ -143,25 +143,56 @@ export interface RunNeedleOptions {
   readonly maxNewTokens: number;
   readonly prefillChunkSize?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Positions the model may use, prompt and answer together (default: its maxPositionEmbeddings).
+   * Raise it to let answers to prompts at the trained length run past it, as the original's grid does.
+   */
+  readonly contextLength?: number;
   readonly onTrial?: (record: NeedleTrialRecord, done: number, total: number) => void;
 }
 
-/** Runs prepared trials on `executor` with greedy decoding; cells come back in (length, depth) order. */
+/** What {@link runNeedleGrid} returns. */
+export interface NeedleGridRun {
+  /** Mean scores of the cells with at least one finished trial, in (length, depth) order. */
+  readonly cells: NeedleCell[];
+  /** Every finished trial, in grid order. */
+  readonly records: NeedleTrialRecord[];
+  /**
+   * True when the signal stopped the run: `records` holds only the trials that finished before it
+   * (a trial cut off mid-answer is dropped, never scored as a miss).
+   */
+  readonly interrupted: boolean;
+}
+
+/**
+ * Runs prepared trials on `executor` with greedy decoding; cells come back in (length, depth)
+ * order. An abort through `signal` ends the run after the trials finished so far.
+ */
 export async function runNeedleGrid(
   executor: Executor,
   tokenizer: Tokenizer,
   grid: PreparedNeedleGrid,
   options: RunNeedleOptions,
-): Promise<{ cells: NeedleCell[]; records: NeedleTrialRecord[] }> {
+): Promise<NeedleGridRun> {
   const records: NeedleTrialRecord[] = [];
+  let interrupted = false;
   for (const trial of grid.trials) {
+    if (options.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
     const result = await runRetrievalTrial(executor, trial.ids, {
       maxNewTokens: options.maxNewTokens,
       stopTokenIds: tokenizer.eosTokenIds,
       decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
       ...(options.prefillChunkSize !== undefined ? { prefillChunkSize: options.prefillChunkSize } : {}),
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      ...(options.contextLength !== undefined ? { contextLength: options.contextLength } : {}),
     });
+    if (result.aborted) {
+      interrupted = true;
+      break;
+    }
     const score =
       grid.mode === 'value'
         ? containsValue(result.output, trial.expected)
@@ -180,7 +211,7 @@ export async function runNeedleGrid(
     records.push(record);
     options.onTrial?.(record, records.length, grid.trials.length);
   }
-  return { cells: cellsOf(records), records };
+  return { cells: cellsOf(records), records, interrupted };
 }
 
 function cellsOf(records: readonly NeedleTrialRecord[]): NeedleCell[] {

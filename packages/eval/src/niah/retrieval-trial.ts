@@ -7,12 +7,16 @@ export interface RetrievalTrialOptions {
   readonly stopTokenIds: readonly number[];
   readonly prefillChunkSize?: number;
   readonly signal?: AbortSignal;
+  /** Positions the model may use (prompt + answer); default the model's maxPositionEmbeddings. */
+  readonly contextLength?: number;
   /** Turns generated ids into text. */
   readonly decode: (ids: readonly number[]) => string;
 }
 
 export interface RetrievalTrialResult {
   readonly output: string;
+  /** The signal stopped generation before the answer was complete: the output is not an answer. */
+  readonly aborted: boolean;
 }
 
 /** Runs greedy generation after `promptIds` and returns the decoded answer (stop tokens excluded). */
@@ -28,10 +32,13 @@ export async function runRetrievalTrial(
     stopTokenIds: options.stopTokenIds,
     ...(options.prefillChunkSize !== undefined ? { prefillChunkSize: options.prefillChunkSize } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    ...(options.contextLength !== undefined ? { contextLength: options.contextLength } : {}),
   });
-  for await (const token of iterator) {
-    if (!options.stopTokenIds.includes(token.id)) tokens.push(token.id);
+  let step = await iterator.next();
+  while (!step.done) {
+    if (!options.stopTokenIds.includes(step.value.id)) tokens.push(step.value.id);
+    step = await iterator.next();
   }
   const output = options.decode(tokens);
-  return { output };
+  return { output, aborted: step.value.finishReason === 'aborted' };
 }

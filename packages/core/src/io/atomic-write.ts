@@ -31,6 +31,20 @@ export async function stageFile(target: string, data: string | Uint8Array): Prom
   };
 }
 
+/**
+ * Writes `data` to `target` atomically: readers see the old file or the new one, never a part, and
+ * a failed write (disk full, no permission, a crash) leaves the old file as it was.
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  const staged = await stageFile(target, data);
+  try {
+    await staged.commit();
+  } catch (error) {
+    await staged.discard();
+    throw error;
+  }
+}
+
 /** Stages every file first; renames only once all of them were written, so a failed write changes nothing. */
 export async function writeFilesAtomically(
   files: ReadonlyArray<{ path: string; data: string | Uint8Array }>,
