@@ -14,6 +14,7 @@ import { INFO_USAGE, runInfo } from './commands/info.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
+import { runTrain, TRAIN_USAGE } from './commands/train.js';
 import { INTERRUPTED_EXIT_CODE, InterruptedError } from './interrupted.js';
 
 // The cuda backend joins core's cpu and reference backends: picked first when a usable GPU and the
@@ -31,6 +32,7 @@ Commands:
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
   bench      decode/prefill latency and KV memory per policy, any backend
+  train      identify retrieval heads: train one gate per KV head, write an attention pattern
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
@@ -46,6 +48,7 @@ const COMMAND_USAGE: Record<string, string> = {
   bench: BENCH_USAGE,
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
+  train: TRAIN_USAGE,
 };
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
@@ -83,6 +86,9 @@ export async function main(
         return 0;
       case 'bench':
         await runBench(rest, io);
+        return 0;
+      case 'train':
+        await runTrain(rest, io, signal);
         return 0;
       case 'pattern':
         await runPatternCommand(rest, io);

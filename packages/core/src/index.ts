@@ -17,6 +17,7 @@ export * from './policy/index.js';
 export { foldSeed, mulberry32, mulberry32Uint32 } from './random.js';
 export * from './reference/index.js';
 export * from './tokenizer/index.js';
+export * from './training/index.js';
 
 registerCpuBackend();
 registerReferenceBackend();

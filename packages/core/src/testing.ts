@@ -4,6 +4,17 @@ export type { LogitsComparison } from './testing/compare-logits.js';
 export { compareLogits, describeComparison } from './testing/compare-logits.js';
 export type { ConformanceOptions } from './testing/conformance.js';
 export { describeBackendConformance } from './testing/conformance.js';
+export type {
+  GateTrainerConformanceOptions,
+  TrainGoldenCase,
+  TrainGoldenModel,
+  TrainGoldens,
+} from './testing/gate-trainer-conformance.js';
+export {
+  describeGateTrainerConformance,
+  readTrainGoldensSync,
+  regulariserGradient,
+} from './testing/gate-trainer-conformance.js';
 export type { GoldenCase, GoldenManifest, GoldenModel } from './testing/golden-fixtures.js';
 export {
   fixturesDirectory,

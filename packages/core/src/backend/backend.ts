@@ -3,6 +3,7 @@
 import type { ResolvedSamplingOptions } from '../engine/sampling.js';
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import type { KvCacheDtype, KvCachePolicy } from '../policy/kv-cache-policy.js';
+import type { GateTrainer, GateTrainerOptions } from '../training/gate-trainer.js';
 
 /** What a backend can do; used to pick one and to skip conformance cases. */
 export interface BackendCapabilities {
@@ -133,4 +134,9 @@ export interface Backend {
   /** Resolves when the backend can run here; rejects with the reason otherwise. */
   isAvailable(): Promise<{ available: true } | { available: false; reason: string }>;
   load(model: ModelSource, policy: KvCachePolicy, options: LoadOptions): Promise<Executor>;
+  /**
+   * Loads `model` for gate training (present when `capabilities.training`): the frozen weights plus
+   * whatever buffers a training step needs, sized for `options.maxTokens`.
+   */
+  loadGateTrainer?(model: ModelSource, options: GateTrainerOptions): Promise<GateTrainer>;
 }

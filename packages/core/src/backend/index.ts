@@ -40,6 +40,7 @@ export { checkForwardRequest, checkSequenceIndex } from './validate-forward.js';
 export type { ResolvedLoadOptions } from './validate-model.js';
 export {
   resolveLoadOptions,
+  validateGateTrainerRequest,
   validateLoadRequest,
   validateModelConfig,
   validateModelSource,

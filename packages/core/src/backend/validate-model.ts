@@ -1,8 +1,11 @@
 // Checks every backend runs on a model before loading it: config coherence, weight shapes, and
 // load options, so a bad checkpoint fails with the tensor's name instead of a wrong answer.
+
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import { validatePolicyForModel } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import type { GateTrainerOptions } from '../training/gate-trainer.js';
+import { checkStreamingMask } from '../training/streaming-mask.js';
 import type { BackendCapabilities, LoadOptions, ModelSource } from './backend.js';
 import { ModelLoadError } from './backend-errors.js';
 
@@ -173,4 +176,25 @@ export function validateLoadRequest(
     );
   }
   return resolved;
+}
+
+/**
+ * What every backend's `loadGateTrainer` checks first: the model, the training mask, `maxTokens`
+ * and (as for inference) that Mistral's sliding window cannot be reached.
+ */
+export function validateGateTrainerRequest(
+  backendName: string,
+  model: ModelSource,
+  options: GateTrainerOptions,
+): void {
+  validateModelSource(model);
+  checkStreamingMask(options.mask);
+  const { maxTokens } = resolveLoadOptions({ maxTokens: options.maxTokens });
+  const { config } = model;
+  if (config.slidingWindow !== null && maxTokens > config.slidingWindow) {
+    throw new ModelLoadError(
+      'E_MODEL_UNSUPPORTED',
+      `the ${backendName} backend does not implement sliding-window attention: maxTokens ${maxTokens} exceeds the model's slidingWindow ${config.slidingWindow}`,
+    );
+  }
 }

@@ -3,4 +3,5 @@
 export { createReferenceBackend, REFERENCE_BACKEND_NAME } from './reference-backend.js';
 export type { ReferenceExecutorInit } from './reference-executor.js';
 export { ReferenceExecutor } from './reference-executor.js';
+export { ReferenceGateTrainer } from './reference-gate-trainer.js';
 export { REFERENCE_BACKEND_PRIORITY, registerReferenceBackend } from './register.js';

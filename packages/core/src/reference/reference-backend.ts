@@ -2,10 +2,12 @@
 // come first, and hands them to the float32 reference executor. Always available; never chosen
 // unless asked for by name (it registers with a negative priority).
 import type { Backend, BackendCapabilities, Executor, LoadOptions, ModelSource } from '../backend/backend.js';
-import { validateLoadRequest } from '../backend/validate-model.js';
+import { validateGateTrainerRequest, validateLoadRequest } from '../backend/validate-model.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { reorderWeights } from '../policy/reorder-weights.js';
+import type { GateTrainer, GateTrainerOptions } from '../training/gate-trainer.js';
 import { ReferenceExecutor } from './reference-executor.js';
+import { ReferenceGateTrainer } from './reference-gate-trainer.js';
 
 /** Name the reference backend registers under. */
 export const REFERENCE_BACKEND_NAME = 'reference';
@@ -13,7 +15,8 @@ export const REFERENCE_BACKEND_NAME = 'reference';
 const capabilities: BackendCapabilities = {
   computeDtypes: ['fp32'],
   kvCacheDtypes: ['fp32'],
-  training: false,
+  // Gate training in float64 (the oracle of the other backends' gradients; tiny models).
+  training: true,
 };
 
 /** Creates the reference backend (stateless; every `load` returns an independent executor). */
@@ -25,6 +28,10 @@ export function createReferenceBackend(): Backend {
     isAvailable: async () => ({ available: true }),
     load: async (model: ModelSource, policy: KvCachePolicy, options: LoadOptions): Promise<Executor> =>
       loadReference(model, policy, options),
+    loadGateTrainer: async (model: ModelSource, options: GateTrainerOptions): Promise<GateTrainer> => {
+      validateGateTrainerRequest('reference', model, options);
+      return new ReferenceGateTrainer(model.config, model.weights, options);
+    },
   };
 }
 

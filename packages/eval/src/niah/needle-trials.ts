@@ -2,7 +2,7 @@
 // checked before any model runs), then run on any number of executors, so policies are compared on
 // the same prompts.
 import type { Executor, Tokenizer } from '@duo-attn/core';
-import { createRng } from '@duo-attn/core';
+import { createRng, tokenizePrefix } from '@duo-attn/core';
 import { EvalOptionError } from '../errors.js';
 import { generateHaystack } from '../haystack/haystack-generator.js';
 import { containsValue } from '../scoring/exact-match.js';
@@ -237,32 +237,18 @@ function randomValue(next: () => number, digits: number): string {
   return value;
 }
 
-/** Tokens kept beyond the need when a prefix of a long haystack is tokenized. */
-const PREFIX_MARGIN_TOKENS = 64;
-
 /**
- * The first `count` token ids of `text`, repeated from its start when the text is shorter. Long
- * texts (a 5 MB corpus) are tokenized in growing prefixes cut at a whitespace boundary, so the ids
- * equal those of tokenizing the whole text while only the needed part is encoded. Never spreads
- * large arrays into call arguments (that overflows the stack).
+ * The first `count` token ids of `text`, repeated from its start when the text is shorter; only the
+ * part of a long text that is needed gets tokenized (see `tokenizePrefix`).
  */
-export function fixedHaystackIds(text: string, encode: (text: string) => number[], count: number): number[] {
-  let ids: number[] = [];
-  // Tokens are rarely longer than 16 characters; start near the need and double.
-  let chars = Math.min(text.length, count * 4 + 1024);
-  for (;;) {
-    if (chars >= text.length) {
-      ids = encode(text);
-      break;
-    }
-    const cut = Math.max(text.lastIndexOf(' ', chars), text.lastIndexOf('\n', chars));
-    ids = encode(text.slice(0, cut > 0 ? cut : chars));
-    // Only the last few tokens of a prefix can differ from the whole text's; keep a margin.
-    if (ids.length >= count + PREFIX_MARGIN_TOKENS) break;
-    chars *= 2;
-  }
+export function fixedHaystackIds(
+  text: string,
+  encode: (text: string) => number[],
+  count: number,
+): number[] {
+  const ids = tokenizePrefix(text, encode, count);
   if (ids.length === 0) throw new EvalOptionError('the haystack text is empty');
-  if (ids.length >= count) return ids.slice(0, count);
+  if (ids.length >= count) return ids;
   const repeated = new Array<number>(count);
   for (let i = 0; i < count; i++) repeated[i] = ids[i % ids.length]!;
   return repeated;
