@@ -8,6 +8,9 @@
 #   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
 #   hf      HF transformers' eager decode on the same shape, for comparison
 #   duo     `duo bench decode --backend cuda --shape llama3-8b` (the bundled CLI), floors included
+#   train-goldens  tools/reference/make_train_goldens.py (torch float64 autograd) into the fixtures here
+#   train   the cuda gate trainer: gate-training conformance vs torch, then `duo train` on the toy model
+#           (DUO_TRAIN_ARGS adds options) -> $OUT/toy-pattern.tar.gz, then the 8B-shape step benchmark
 # Results land in $OUT: build.log, kernel-checks.jsonl, cuda-suite.json, bandwidth.jsonl, cuda-bench.json,
 # hf-bench.json, and the logs of each step. Exit status 0 only if every step passed.
 set -uo pipefail
@@ -71,6 +74,18 @@ for step in "${steps[@]}"; do
       run_step duo-bench-duo node .carry/device-bundle/duo.mjs bench decode --backend cuda --shape llama3-8b \
         --policy duo:0.5 --policy duo:0.25 --contexts 8192,32768,131072,262144,524288 --steps 10 \
         --out "$out/duo-bench-duo" ;;
+    train-goldens)
+      run_step train-goldens python3 tools/reference/make_train_goldens.py --fixtures packages/core/fixtures \
+        --out packages/core/fixtures/train-goldens.json
+      cp packages/core/fixtures/train-goldens.json "$out/train-goldens.json" ;;
+    train)
+      run_step train-suite node .carry/device-bundle/cuda-train.mjs
+      rm -rf /tmp/toy-pattern
+      run_step toy-train node .carry/device-bundle/duo.mjs train --backend cuda --out /tmp/toy-pattern --json \
+        ${DUO_TRAIN_ARGS:-}
+      tar czf "$out/toy-pattern.tar.gz" -C /tmp toy-pattern
+      run_step train-bench "$pkg/build/Release/duo_kernel_checks" --bench --filter GateTrainerStep \
+        --out "$out/train-bench.jsonl" ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

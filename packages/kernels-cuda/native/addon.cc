@@ -3,14 +3,16 @@
 #include <cuda_runtime_api.h>
 #include <napi.h>
 
+#include "addon_data.h"
 #include "copy_bandwidth_binding.h"
 #include "device_info.h"
+#include "gate_trainer_binding.h"
 #include "model_binding.h"
 #include "rms_norm_worker.h"
 
 namespace {
 
-constexpr int kAbiVersion = 3;  // 3: NativeModel.forwardSample
+constexpr int kAbiVersion = 4;  // 3: NativeModel.forwardSample; 4: createGateTrainer
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
@@ -20,7 +22,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsNormF32", Napi::Function::New(env, duo::RmsNormF32, "rmsNormF32"));
   exports.Set("measureCopyBandwidth",
               Napi::Function::New(env, duo::MeasureCopyBandwidthBinding, "measureCopyBandwidth"));
+  env.SetInstanceData<duo::AddonData>(new duo::AddonData());
   duo::RegisterModelBinding(env, exports);
+  duo::RegisterGateTrainerBinding(env, exports);
   return exports;
 }
 

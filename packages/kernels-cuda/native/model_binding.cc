@@ -10,50 +10,18 @@
 #include <utility>
 #include <vector>
 
+#include "addon_data.h"
+#include "binding_helpers.h"
 #include "cuda_worker.h"
 #include "host/cuda_model.h"
 
 namespace duo {
+
+using namespace binding;
+
 namespace {
 
 using ModelPtr = std::shared_ptr<CudaModel>;
-
-// ---- argument helpers (throw JS TypeError/RangeError naming the argument) ------------------
-
-int IntArg(const Napi::Value& value, const char* name, double min, double max) {
-  Napi::Env env = value.Env();
-  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(name) + " must be a number");
-  const double v = value.As<Napi::Number>().DoubleValue();
-  if (!(v >= min && v <= max) || std::floor(v) != v) {
-    throw Napi::RangeError::New(env, std::string(name) + " must be an integer in [" + std::to_string(static_cast<int64_t>(min)) +
-                                         ", " + std::to_string(static_cast<int64_t>(max)) + "], got " + std::to_string(v));
-  }
-  return static_cast<int>(v);
-}
-
-int IntField(const Napi::Object& object, const char* name, double min, double max) {
-  return IntArg(object.Get(name), name, min, max);
-}
-
-double NumberField(const Napi::Object& object, const char* name) {
-  const Napi::Value value = object.Get(name);
-  if (!value.IsNumber()) throw Napi::TypeError::New(object.Env(), std::string(name) + " must be a number");
-  return value.As<Napi::Number>().DoubleValue();
-}
-
-template <typename T>
-const T* TypedData(const Napi::TypedArray& array) {
-  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
-}
-
-Napi::TypedArray TypedArg(const Napi::Value& value, napi_typedarray_type type, const char* name, const char* expected) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(value.Env(), std::string(name) + " must be a " + expected);
-  }
-  return value.As<Napi::TypedArray>();
-}
-
-constexpr double kMaxInt = 2147483647.0;
 
 // ---- workers --------------------------------------------------------------------------------
 
@@ -243,25 +211,6 @@ std::shared_ptr<CudaModel> NativeModel::Live(const Napi::Env& env, const char* m
   return model_;
 }
 
-namespace {
-/** Turns a synchronous throw (bad argument, disposed) into a rejected promise, like the async errors. */
-template <typename F>
-Napi::Value AsPromise(const Napi::CallbackInfo& info, F&& body) {
-  try {
-    return body();
-  } catch (const Napi::Error& error) {
-    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(info.Env());
-    deferred.Reject(error.Value());
-    return deferred.Promise();
-  }
-}
-
-Napi::Value Queue(CudaWorker* worker) {
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
-}
-}  // namespace
 
 Napi::Value NativeModel::UploadWeight(const Napi::CallbackInfo& info) {
   return AsPromise(info, [&]() -> Napi::Value {
@@ -403,15 +352,14 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
     options.device = IntField(o, "device", 0, kMaxInt);
     options.max_tokens = IntField(o, "maxTokens", 1, kMaxInt);
     options.max_sequences = IntField(o, "maxSequences", 1, 1024);
-    auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
+    auto* ctor = &env.GetInstanceData<AddonData>()->model;
     return Queue(new CreateWorker(env, std::move(shape), std::move(policy), options, ctor));
   });
 }
 
 void RegisterModelBinding(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = NativeModel::Define(env);
-  auto* reference = new Napi::FunctionReference(Napi::Persistent(ctor));
-  env.SetInstanceData<Napi::FunctionReference>(reference);
+  env.GetInstanceData<AddonData>()->model = Napi::Persistent(ctor);
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
 }
 

@@ -21,6 +21,7 @@ function fakeBinding(deviceInfo: () => Promise<NativeDeviceInfo>): NativeBinding
     rmsNorm: unused,
     rmsNormF32: unused,
     createModel: unused,
+    createGateTrainer: unused,
     measureCopyBandwidth: unused,
   };
 }

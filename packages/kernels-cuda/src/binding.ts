@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon ABI this TypeScript expects; native/addon.cc's kAbiVersion must match. */
-export const EXPECTED_ABI_VERSION = 3;
+export const EXPECTED_ABI_VERSION = 4;
 
 /** One CUDA device as the addon reports it. */
 export interface NativeDeviceRecord {
@@ -54,6 +54,8 @@ export interface NativeBinding {
     policy: NativePolicyShape,
     options: NativeModelOptions,
   ): Promise<NativeModel>;
+  /** Allocates a gate trainer's weights and every buffer of a step on `options.device`. */
+  createGateTrainer(shape: NativeModelShape, options: NativeGateTrainerOptions): Promise<NativeGateTrainer>;
   /** input: [rows, cols] f32; weight: [cols] f32; resolves to [rows, cols] f32. */
   rmsNormF32(
     input: Float32Array,
@@ -178,6 +180,55 @@ export interface NativeModel {
   fillSyntheticCache(sequence: number, length: number, seed: number): Promise<void>;
   memory(): NativeModelMemory;
   /** Frees the device memory once calls in flight finish; later calls reject. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** How `createGateTrainer` sizes and masks a trainer (native/host/gate_trainer.h). */
+export interface NativeGateTrainerOptions {
+  readonly device: number;
+  readonly maxTokens: number;
+  /** 0: token-level Lambda mask; 1: blocks. */
+  readonly maskKind: 0 | 1;
+  readonly sinkSize: number;
+  readonly recentSize: number;
+  readonly blockSize: number;
+}
+
+/** One step's result: the distillation loss, d(loss)/d(gate) and where the time went. */
+export interface NativeGateTrainingStep {
+  readonly loss: number;
+  /** [numLayers * numKvHeads] */
+  readonly gradient: Float64Array;
+  readonly teacherMs: number;
+  readonly studentMs: number;
+  readonly backwardMs: number;
+}
+
+/** Device bytes of a NativeGateTrainer by purpose. */
+export interface NativeGateTrainerMemory {
+  readonly weightBytes: number;
+  /** The student's layer inputs and the teacher's attention outputs, for maxTokens. */
+  readonly checkpointBytes: number;
+  readonly scratchBytes: number;
+}
+
+/** One gate trainer resident on a GPU (native/gate_trainer_binding.cc). */
+export interface NativeGateTrainer {
+  /** As NativeModel.uploadWeight, heads in original order; no lm_head. */
+  uploadWeight(kind: WeightKind, layer: number, data: Uint16Array): Promise<void>;
+  fillRandomWeights(seed: number): Promise<void>;
+  /**
+   * ids [T] i32; cos/sin [T, headDim/2] f32 (positions 0..T-1); labels [n] i32 ascending positions;
+   * gates [numLayers * numKvHeads] f32.
+   */
+  step(
+    ids: Int32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    labels: Int32Array,
+    gates: Float32Array,
+  ): Promise<NativeGateTrainingStep>;
+  memory(): NativeGateTrainerMemory;
   dispose(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
 export type { CudaAvailability, CudaDevice } from './availability.js';
 export { cudaAvailability, MIN_COMPUTE_CAPABILITY_MAJOR } from './availability.js';
 export * from './backend/index.js';
-export type { NativeModelMemory } from './binding.js';
+export type { NativeGateTrainerMemory, NativeModelMemory } from './binding.js';
 export { WeightKind } from './binding.js';
 export type { CopyBandwidth } from './copy-bandwidth.js';
 export { measureCopyBandwidth } from './copy-bandwidth.js';

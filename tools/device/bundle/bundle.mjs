@@ -1,4 +1,4 @@
-// Bundles the GPU-machine entry points (cuda-suite.ts, cuda-bench.ts and the `duo` CLI) into single ESM files under
+// Bundles the GPU-machine entry points (cuda-suite.ts, cuda-bench.ts, cuda-train.ts and the `duo` CLI) into single ESM files under
 // .carry/device-bundle/, with `vitest` replaced by vitest-shim.ts: the GPU machine has node but no
 // node_modules. Run here (after pnpm install): node tools/device/bundle/bundle.mjs
 import { mkdirSync } from 'node:fs';
@@ -17,6 +17,7 @@ const result = await esbuild.build({
   entryPoints: {
     'cuda-suite': join(here, 'cuda-suite.ts'),
     'cuda-bench': join(here, 'cuda-bench.ts'),
+    'cuda-train': join(here, 'cuda-train.ts'),
     duo: join(repo, 'apps', 'cli', 'src', 'duo.ts'),
   },
   outdir,
@@ -33,6 +34,7 @@ const result = await esbuild.build({
     '@duo-attn/eval': join(repo, 'packages', 'eval', 'src', 'index.ts'),
     '@duo-attn/patterns': join(repo, 'packages', 'patterns', 'src', 'index.ts'),
     '@duo-attn/kernels-cuda': join(repo, 'packages', 'kernels-cuda', 'src', 'index.ts'),
+    '@duo-attn/train': join(repo, 'packages', 'train', 'src', 'index.ts'),
   },
   external: ['onnxruntime-node'],
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.

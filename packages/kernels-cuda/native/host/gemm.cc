@@ -11,9 +11,14 @@
 // are then (n, m, k): D is n x m with ld n, which is exactly y row-major [m, n]. The layouts
 // describe the matrices as stored (before op): A k x n ld k, B k x m ld k, D n x m ld n.
 // This "TN" form is also the one cuBLASLt's tensor-core kernels prefer.
+//
+// RunNN (y = x w, w row-major [k, n]): the w buffer read column-major is W^T, an n x k matrix with
+// ld n, so Y^T = W^T X^T = op(A) op(B) with op(A) = N: A is n x k ld n, B and D as above.
 #include "host/gemm.h"
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 
 #include "kernels/gemv.cuh"
 
@@ -60,20 +65,26 @@ Status Gemm::Create(std::unique_ptr<Gemm>* out) {
     setup = Lt(api->MatmulDescCreate(&gemm->desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   }
   if (setup.ok()) {
-    const int32_t transa = CUBLAS_OP_T;
+    setup = Lt(api->MatmulDescCreate(&gemm->desc_nn_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate(NN)");
+  }
+  for (auto [desc, transa_value] : {std::pair{gemm->desc_, CUBLAS_OP_T}, std::pair{gemm->desc_nn_, CUBLAS_OP_N}}) {
+    if (!setup.ok()) break;
+    const int32_t transa = transa_value;
     const int32_t transb = CUBLAS_OP_N;
-    setup = Lt(api->MatmulDescSetAttribute(gemm->desc_, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa),
+    setup = Lt(api->MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa),
                "cublasLtMatmulDescSetAttribute(TRANSA)");
     if (setup.ok()) {
-      setup = Lt(api->MatmulDescSetAttribute(gemm->desc_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb),
+      setup = Lt(api->MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb),
                  "cublasLtMatmulDescSetAttribute(TRANSB)");
     }
   }
   if (!setup.ok()) {
     // The library loaded but does not work here: keep the skinny path, remember why.
     if (gemm->desc_ != nullptr) api->MatmulDescDestroy(gemm->desc_);
+    if (gemm->desc_nn_ != nullptr) api->MatmulDescDestroy(gemm->desc_nn_);
     if (gemm->handle_ != nullptr) api->Destroy(gemm->handle_);
     gemm->desc_ = nullptr;
+    gemm->desc_nn_ = nullptr;
     gemm->handle_ = nullptr;
     gemm->api_ = nullptr;
     gemm->cublaslt_error_ = "cuBLASLt " + std::to_string(api->version) + " at " + api->path +
@@ -91,6 +102,7 @@ Gemm::~Gemm() {
   for (auto& entry : plans_) DestroyPlan(&entry.second);
   plans_.clear();
   if (desc_ != nullptr) api_->MatmulDescDestroy(desc_);
+  if (desc_nn_ != nullptr) api_->MatmulDescDestroy(desc_nn_);
   if (handle_ != nullptr) api_->Destroy(handle_);
   // workspace_ frees itself.
 }
@@ -125,11 +137,13 @@ Status Gemm::RunSkinny(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, 
 }
 
 Status Gemm::MakePlan(const PlanKey& key, Plan* plan) {
-  const auto [m, n, k, out, align_x, align_w, align_y] = key;
+  const auto [m, n, k, out, align_x, align_w, align_y, transposed] = key;
   const GemmOutput out_type = static_cast<GemmOutput>(out);
-  const std::string what = Describe(m, n, k, out_type);
-  // See the top of this file: A = w as k x n (ld k, op T), B = x as k x m (ld k), D = y as n x m (ld n).
-  Status status = Lt(api_->MatrixLayoutCreate(&plan->a, CUDA_R_16BF, k, n, k), what + ": layout of w");
+  const std::string what = Describe(m, n, k, out_type) + (transposed ? "" : " (x . w, no transpose)");
+  // See the top of this file: A = w as k x n (ld k, op T), or n x k (ld n, op N) for RunNN;
+  // B = x as k x m (ld k), D = y as n x m (ld n).
+  Status status = transposed ? Lt(api_->MatrixLayoutCreate(&plan->a, CUDA_R_16BF, k, n, k), what + ": layout of w")
+                             : Lt(api_->MatrixLayoutCreate(&plan->a, CUDA_R_16BF, n, k, n), what + ": layout of w");
   if (status.ok()) status = Lt(api_->MatrixLayoutCreate(&plan->b, CUDA_R_16BF, k, m, k), what + ": layout of x");
   if (status.ok()) status = Lt(api_->MatrixLayoutCreate(&plan->d, OutputType(out_type), n, m, n), what + ": layout of y");
 
@@ -159,8 +173,8 @@ Status Gemm::MakePlan(const PlanKey& key, Plan* plan) {
   if (status.ok()) {
     cublasLtMatmulHeuristicResult_t result{};
     int count = 0;
-    status = Lt(api_->MatmulAlgoGetHeuristic(handle_, desc_, plan->a, plan->b, plan->d, plan->d, preference, 1,
-                                             &result, &count),
+    status = Lt(api_->MatmulAlgoGetHeuristic(handle_, transposed ? desc_ : desc_nn_, plan->a, plan->b, plan->d,
+                                             plan->d, preference, 1, &result, &count),
                 what + ": cublasLtMatmulAlgoGetHeuristic");
     if (status.ok() && (count < 1 || result.state != CUBLAS_STATUS_SUCCESS)) {
       status = Status::Error(what + ": cuBLASLt " + std::to_string(api_->version) +
@@ -183,18 +197,30 @@ void Gemm::DestroyPlan(Plan* plan) {
 
 Status Gemm::RunCublasLt(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n,
                          int k, cudaStream_t stream) {
+  return RunPlanned(x, w, y, out_type, m, n, k, true, stream);
+}
+
+Status Gemm::RunNN(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n, int k,
+                   cudaStream_t stream) {
+  return RunPlanned(x, w, y, out_type, m, n, k, false, stream);
+}
+
+Status Gemm::RunPlanned(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n,
+                        int k, bool transposed, cudaStream_t stream) {
   if (m < 0 || n < 0 || k < 1) return Status::Error(Describe(m, n, k, out_type) + ": bad shape");
   if (m == 0 || n == 0) return Status::Ok();
   if (handle_ == nullptr) {
     return Status::Error(Describe(m, n, k, out_type) + " needs cuBLASLt, which is unavailable: " + cublaslt_error_);
   }
+  const std::size_t w_row_bytes = static_cast<std::size_t>(transposed ? k : n) * 2;
   const PlanKey key{m,
                     n,
                     k,
                     static_cast<int>(out_type),
                     Alignment(x, static_cast<std::size_t>(k) * 2),
-                    Alignment(w, static_cast<std::size_t>(k) * 2),
-                    Alignment(y, static_cast<std::size_t>(n) * OutputBytes(out_type))};
+                    Alignment(w, w_row_bytes),
+                    Alignment(y, static_cast<std::size_t>(n) * OutputBytes(out_type)),
+                    transposed ? 1 : 0};
   auto found = plans_.find(key);
   if (found == plans_.end()) {
     if (plans_.size() >= kMaxPlans) {
@@ -208,8 +234,8 @@ Status Gemm::RunCublasLt(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y
   const Plan& plan = found->second;
   const float alpha = 1.0f;
   const float beta = 0.0f;
-  return Lt(api_->Matmul(handle_, desc_, &alpha, w, plan.a, x, plan.b, &beta, y, plan.d, y, plan.d, &plan.algo,
-                         workspace_.As<void>(), kWorkspaceBytes, stream),
+  return Lt(api_->Matmul(handle_, transposed ? desc_ : desc_nn_, &alpha, w, plan.a, x, plan.b, &beta, y, plan.d, y,
+                         plan.d, &plan.algo, workspace_.As<void>(), kWorkspaceBytes, stream),
             Describe(m, n, k, out_type) + ": cublasLtMatmul");
 }
 

@@ -57,6 +57,14 @@ class Gemm {
   Status Run(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n, int k,
              cudaStream_t stream);
 
+  /**
+   * Enqueues y = x . w on `stream` (no transpose: the input gradient of a linear layer, dx = dy . W
+   * with W row-major [out, in]). x: [m, k] bf16, w: [k, n] bf16, y: [m, n] of out_type (row
+   * strides k, n, n). Always cuBLASLt.
+   */
+  Status RunNN(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n, int k,
+               cudaStream_t stream);
+
   /** As Run, always through cuBLASLt (checks and benchmarks compare the two paths). */
   Status RunCublasLt(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n,
                      int k, cudaStream_t stream);
@@ -76,8 +84,9 @@ class Gemm {
   std::size_t cached_plans() const { return plans_.size(); }
 
  private:
-  // (m, n, k, output type, alignment of x, of w, of y in bytes): the algorithm depends on all.
-  using PlanKey = std::tuple<int, int, int, int, unsigned, unsigned, unsigned>;
+  // (m, n, k, output type, alignment of x, of w, of y in bytes, w transposed (1: y = x w^T, 0: y = x w)):
+  // the algorithm depends on all.
+  using PlanKey = std::tuple<int, int, int, int, unsigned, unsigned, unsigned, int>;
   struct Plan {
     cublaslt::cublasLtMatrixLayout_t a = nullptr;  // w
     cublaslt::cublasLtMatrixLayout_t b = nullptr;  // x
@@ -87,13 +96,16 @@ class Gemm {
 
   Gemm() = default;
   Status MakePlan(const PlanKey& key, Plan* plan);
+  Status RunPlanned(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput out_type, int m, int n, int k,
+                    bool transposed, cudaStream_t stream);
   void DestroyPlan(Plan* plan);
   std::string Describe(int m, int n, int k, GemmOutput out_type) const;
 
   int device_ = 0;
   const cublaslt::Api* api_ = nullptr;
   cublaslt::cublasLtHandle_t handle_ = nullptr;
-  cublaslt::cublasLtMatmulDesc_t desc_ = nullptr;
+  cublaslt::cublasLtMatmulDesc_t desc_ = nullptr;     // y = x w^T ("TN")
+  cublaslt::cublasLtMatmulDesc_t desc_nn_ = nullptr;  // y = x w ("NN")
   DeviceAllocation workspace_;
   std::string cublaslt_error_;
   std::map<PlanKey, Plan> plans_;

@@ -75,4 +75,37 @@ describe('createCudaBackend', () => {
       expect((error as Error).message).toContain(reason);
     },
   );
+
+  it('declares gate training and refuses a bad mask or an unsupported model before touching the GPU', async () => {
+    const backend = createCudaBackend();
+    expect(backend.capabilities.training).toBe(true);
+    const model = createRandomModel({
+      numLayers: 1,
+      hiddenSize: 64,
+      numHeads: 2,
+      numKvHeads: 1,
+      intermediateSize: 64,
+    });
+    await expect(
+      backend.loadGateTrainer(model, { maxTokens: 16, mask: { kind: 'token', sinkSize: 1, recentSize: 0 } }),
+    ).rejects.toMatchObject({ code: 'E_TRAINING_MASK' });
+    const biased = { ...model, config: { ...model.config, headDim: 48 } };
+    await expect(
+      backend.loadGateTrainer(biased, { maxTokens: 16, mask: { kind: 'token', sinkSize: 1, recentSize: 4 } }),
+    ).rejects.toThrow(/does not support head_dim 48/);
+  });
+
+  it.skipIf(nvidiaDevicePresent())('without a GPU: loadGateTrainer rejects with the reason', async () => {
+    const model = createRandomModel({
+      numLayers: 1,
+      hiddenSize: 64,
+      numHeads: 2,
+      numKvHeads: 1,
+      intermediateSize: 64,
+    });
+    const error = await createCudaBackend()
+      .loadGateTrainer(model, { maxTokens: 16, mask: { kind: 'token', sinkSize: 1, recentSize: 4 } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+  });
 });

@@ -6,20 +6,25 @@ import {
   type Backend,
   type BackendCapabilities,
   BackendUnavailableError,
+  checkStreamingMask,
+  fullPolicy,
+  type GateTrainerOptions,
   type KvCachePolicy,
   type LoadOptions,
   type ModelConfig,
   ModelLoadError,
   type ModelSource,
   resolveLoadOptions,
+  validateGateTrainerRequest,
   validateLoadRequest,
   validateModelConfig,
   validatePolicyForModel,
 } from '@duo-attn/core';
 import { cudaAvailability } from '../availability.js';
-import { loadBinding, type NativeModel } from '../binding.js';
+import { loadBinding, type NativeGateTrainer, type NativeModel, WeightKind } from '../binding.js';
 import { CudaRuntimeError } from '../errors.js';
 import { CudaExecutor } from './cuda-executor.js';
+import { CudaGateTrainer } from './cuda-gate-trainer.js';
 import { packWeights } from './pack-weights.js';
 
 /** Name the cuda backend registers under. */
@@ -47,12 +52,21 @@ export interface CudaBackend extends Backend {
     options: LoadOptions,
     seed?: number,
   ): Promise<CudaExecutor>;
+  /** Loads `model` for gate training: frozen bf16 weights and a step's buffers for `options.maxTokens`. */
+  loadGateTrainer(model: ModelSource, options: GateTrainerOptions): Promise<CudaGateTrainer>;
+  /** A gate trainer of `config`'s shape with seeded-random weights made on the GPU: benchmarks only. */
+  loadSyntheticGateTrainer(
+    config: ModelConfig,
+    options: GateTrainerOptions,
+    seed?: number,
+  ): Promise<CudaGateTrainer>;
 }
 
 const capabilities: BackendCapabilities = {
   computeDtypes: ['bf16'],
   kvCacheDtypes: ['bf16'],
-  training: false,
+  // Gate training: the two-way forward and the student's backward pass in bf16 (fp32 accumulation).
+  training: true,
 };
 
 /** Throws ModelLoadError naming the first feature of `config` the cuda kernels do not implement. */
@@ -186,6 +200,89 @@ export function createCudaBackend(options: CudaBackendOptions = {}): CudaBackend
     return new CudaExecutor({ native, config, policy, maxTokens, maxSequences });
   };
 
+  const createNativeTrainer = async (
+    config: ModelConfig,
+    options: GateTrainerOptions,
+  ): Promise<NativeGateTrainer> => {
+    checkCudaSupport(config);
+    checkStreamingMask(options.mask);
+    const { maxTokens } = resolveLoadOptions({ maxTokens: options.maxTokens });
+    const available = await isAvailable();
+    if (!available.available) {
+      throw new BackendUnavailableError(`the cuda backend cannot run here: ${available.reason}`, [
+        { name: CUDA_BACKEND_NAME, reason: available.reason },
+      ]);
+    }
+    const binding = loadBinding();
+    if (!binding.available)
+      throw new Error(`unreachable: the addon loaded for isAvailable (${binding.reason})`);
+    try {
+      return await binding.binding.createGateTrainer(
+        {
+          numLayers: config.numLayers,
+          hiddenSize: config.hiddenSize,
+          numHeads: config.numHeads,
+          numKvHeads: config.numKvHeads,
+          headDim: config.headDim,
+          intermediateSize: config.intermediateSize,
+          vocabSize: config.vocabSize,
+          rmsNormEps: config.rmsNormEps,
+          tieWordEmbeddings: config.tieWordEmbeddings,
+        },
+        {
+          device,
+          maxTokens,
+          maskKind: options.mask.kind === 'block' ? 1 : 0,
+          sinkSize: options.mask.sinkSize,
+          recentSize: options.mask.recentSize,
+          blockSize: options.mask.blockSize ?? 128,
+        },
+      );
+    } catch (error) {
+      throw new CudaRuntimeError(
+        `allocating a gate trainer for ${maxTokens} tokens of a ${config.numLayers}-layer model on cuda device ${device}`,
+        error,
+      );
+    }
+  };
+
+  const loadGateTrainer = async (
+    model: ModelSource,
+    options: GateTrainerOptions,
+  ): Promise<CudaGateTrainer> => {
+    checkCudaSupport(model.config);
+    validateGateTrainerRequest(CUDA_BACKEND_NAME, model, options);
+    const { config } = model;
+    const native = await createNativeTrainer(config, options);
+    try {
+      // Original head order (no policy: the gates are per head), lm_head left out (never read).
+      for (const weight of packWeights(model.weights, config, fullPolicy(config))) {
+        if (weight.kind === WeightKind.lmHead) continue;
+        await native.uploadWeight(weight.kind, weight.layer, weight.data);
+      }
+    } catch (error) {
+      await native.dispose();
+      throw new CudaRuntimeError('uploading weights to the GPU', error);
+    }
+    return new CudaGateTrainer(native, config, options.maxTokens);
+  };
+
+  const loadSyntheticGateTrainer = async (
+    config: ModelConfig,
+    options: GateTrainerOptions,
+    seed = 0,
+  ): Promise<CudaGateTrainer> => {
+    validateModelConfig(config);
+    const native = await createNativeTrainer(config, options);
+    try {
+      await native.fillRandomWeights(seed);
+    } catch (error) {
+      await native.dispose();
+      throw new CudaRuntimeError('generating random weights on the GPU', error);
+    }
+    return new CudaGateTrainer(native, config, options.maxTokens);
+  };
+
   return {
     specificationVersion: 'v1',
     name: CUDA_BACKEND_NAME,
@@ -194,5 +291,7 @@ export function createCudaBackend(options: CudaBackendOptions = {}): CudaBackend
     isAvailable,
     load,
     loadSynthetic,
+    loadGateTrainer,
+    loadSyntheticGateTrainer,
   };
 }
