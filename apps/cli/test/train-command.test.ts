@@ -110,7 +110,10 @@ describe('duo train', () => {
         /tokenizer\.json not found/,
       ],
       [[...tiny, '--out', join(root, 'c'), '--init-pattern', wrongShape], /1 layers? .*3/],
-      [[...tiny, '--out', join(root, 'd'), '--max-context', '400'], /--max-context 400 exceeds the model's context of 256/],
+      [
+        [...tiny, '--out', join(root, 'd'), '--max-context', '400'],
+        /--max-context 400 exceeds the model's context of 256/,
+      ],
       [[...tiny, '--out', join(root, 'd2'), '--passkeys', '20'], /more than maxLength 256/],
       [[...tiny, '--out', join(root, 'e'), '--mask', 'diagonal'], /--mask must be token or block/],
       [[...tiny, '--out', join(root, 'f'), '--steps', '2'], /--steps must be >= 5/],

@@ -125,7 +125,10 @@ export class PasskeyDataset {
         `the haystack has ${this.haystackIds.length} tokens; the longest context needs ${maxContext} (give more text)`,
       );
     }
-    this.maxLength = Math.min(options.maxLength ?? Number.POSITIVE_INFINITY, maxContext + this.longestOverhead());
+    this.maxLength = Math.min(
+      options.maxLength ?? Number.POSITIVE_INFINITY,
+      maxContext + this.longestOverhead(),
+    );
     if (!Number.isSafeInteger(this.maxLength) || this.maxLength < 1) {
       throw new TrainOptionError(`maxLength must be a positive integer, got ${this.maxLength}`);
     }

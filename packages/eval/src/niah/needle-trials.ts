@@ -241,11 +241,7 @@ function randomValue(next: () => number, digits: number): string {
  * The first `count` token ids of `text`, repeated from its start when the text is shorter; only the
  * part of a long text that is needed gets tokenized (see `tokenizePrefix`).
  */
-export function fixedHaystackIds(
-  text: string,
-  encode: (text: string) => number[],
-  count: number,
-): number[] {
+export function fixedHaystackIds(text: string, encode: (text: string) => number[], count: number): number[] {
   const ids = tokenizePrefix(text, encode, count);
   if (ids.length === 0) throw new EvalOptionError('the haystack text is empty');
   if (ids.length >= count) return ids;
