@@ -198,6 +198,7 @@ Napi::Value NativeGateTrainer::Memory(const Napi::CallbackInfo& info) {
   out.Set("weightBytes", static_cast<double>(memory.weight_bytes));
   out.Set("checkpointBytes", static_cast<double>(memory.checkpoint_bytes));
   out.Set("scratchBytes", static_cast<double>(memory.scratch_bytes));
+  out.Set("storesActivations", trainer->stores_activations());
   return out;
 }
 
@@ -238,6 +239,7 @@ Napi::Value CreateGateTrainer(const Napi::CallbackInfo& info) {
     options.mask.sink = IntField(o, "sinkSize", 0, kMaxInt);
     options.mask.recent = IntField(o, "recentSize", 1, kMaxInt);
     options.mask.block = IntField(o, "blockSize", 1, kMaxInt);
+    options.activations = static_cast<ActivationMemory>(IntField(o, "activations", 0, 2));
     auto* ctor = &env.GetInstanceData<AddonData>()->gate_trainer;
     return Queue(new CreateWorker(env, std::move(shape), options, ctor));
   });

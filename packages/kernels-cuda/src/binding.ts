@@ -192,6 +192,11 @@ export interface NativeGateTrainerOptions {
   readonly sinkSize: number;
   readonly recentSize: number;
   readonly blockSize: number;
+  /**
+   * 0: keep every layer's q|k|v and gate|up when they fit in free device memory (else recompute);
+   * 1: recompute them in the backward pass (least memory); 2: keep them (fails if they do not fit).
+   */
+  readonly activations: 0 | 1 | 2;
 }
 
 /** One step's result: the distillation loss, d(loss)/d(gate) and where the time went. */
@@ -210,6 +215,8 @@ export interface NativeGateTrainerMemory {
   /** The student's layer inputs and the teacher's attention outputs, for maxTokens. */
   readonly checkpointBytes: number;
   readonly scratchBytes: number;
+  /** Whether q|k|v and gate|up of every layer are kept (else recomputed by the backward pass). */
+  readonly storesActivations: boolean;
 }
 
 /** One gate trainer resident on a GPU (native/gate_trainer_binding.cc). */

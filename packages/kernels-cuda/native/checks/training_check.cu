@@ -15,7 +15,9 @@
 #include "checks/check_registry.h"
 #include "device_buffer.h"
 #include "host/gate_trainer.h"
+#include "host/gemm.h"
 #include "kernels/training_attention.cuh"
+#include "kernels/prefill_attention.cuh"
 #include "kernels/training_ops.cuh"
 
 namespace {
@@ -212,6 +214,7 @@ void CheckOps(Reporter& reporter) {
   // SwiGLU backward.
   {
     std::vector<float> gu = RandomFloats(tokens * 2 * m, 5, 3.0f), dact = RandomFloats(tokens * m, 6);
+    RoundToBf16(gu);
     std::vector<double> expected(gu.size());
     for (int t = 0; t < tokens; ++t) {
       for (int j = 0; j < m; ++j) {
@@ -221,8 +224,12 @@ void CheckOps(Reporter& reporter) {
       }
     }
     duo::DeviceBuffer bgu, bda, bout;
-    if (!Upload(reporter, bgu, gu) || !Upload(reporter, bda, dact) || !reporter.Ok(bout.Allocate(gu.size() * 2), "cudaMalloc")) return;
-    if (!reporter.Ok(duo::LaunchSwiGluBackward(bgu.As<float>(), bda.As<float>(), tokens, m, bout.As<__nv_bfloat16>(), nullptr),
+    if (!Upload(reporter, bgu, ToBf16Bits(gu)) || !Upload(reporter, bda, dact) ||
+        !reporter.Ok(bout.Allocate(gu.size() * 2), "cudaMalloc")) {
+      return;
+    }
+    if (!reporter.Ok(duo::LaunchSwiGluBackward(bgu.As<__nv_bfloat16>(), bda.As<float>(), tokens, m, bout.As<__nv_bfloat16>(),
+                                               nullptr),
                      "LaunchSwiGluBackward")) {
       return;
     }
@@ -368,7 +375,7 @@ void CheckOps(Reporter& reporter) {
 }
 
 /** One training step of a random model of Llama-3-8B's shape, timed, with the FLOPs it does. */
-void BenchmarkStep(Reporter& reporter, int tokens) {
+void BenchmarkStep(Reporter& reporter, int tokens, duo::ActivationMemory activations) {
   duo::ModelShape shape;
   shape.num_layers = 32;
   shape.hidden = 4096;
@@ -380,6 +387,7 @@ void BenchmarkStep(Reporter& reporter, int tokens) {
   duo::GateTrainerOptions options;
   options.max_tokens = tokens;
   options.mask = TrainingMask{0, 128, 256, 128};
+  options.activations = activations;
   std::unique_ptr<duo::GateTrainerModel> model;
   if (!reporter.Ok(duo::GateTrainerModel::Create(shape, options, &model)) || !reporter.Ok(model->FillRandomWeights(1))) return;
   std::vector<int32_t> ids(tokens);
@@ -425,18 +433,24 @@ void BenchmarkStep(Reporter& reporter, int tokens) {
   const double h = shape.hidden, qkv = (shape.num_q_heads + 2.0 * shape.num_kv_heads) * shape.head_dim,
                o = shape.num_q_heads * shape.head_dim, m = shape.intermediate;
   const double per_token = 2 * (h * qkv + o * h + 2 * m * h + m * h);
-  const double per_token_no_down = 2 * (h * qkv + o * h + 2 * m * h);
-  const double linear = shape.num_layers * t * (3 * per_token + per_token_no_down);
+  // The model's work: teacher and student forwards, the backward pass's input gradients (all four
+  // projections); the recompute adds o_proj, or o_proj, q|k|v and gate|up without stored activations.
+  const double recompute = model->stores_activations() ? 2 * o * h : 2 * (h * qkv + o * h + 2 * m * h);
+  const double linear = shape.num_layers * t * (3 * per_token);
+  const double recomputed = shape.num_layers * t * recompute;
   const double full_attention = shape.num_layers * 2.0 * t * t * shape.head_dim * shape.num_q_heads;
   const double window = 128 + 256;
   // Per query head and visible key: 2 flops per channel for each of 11 products (QK and PV in the
   // forward and again in the recompute; QK, dP, dQ for dQ; K Q^T, V dO^T, dV, dK for dK/dV).
   const double streaming = shape.num_layers * t * window * shape.head_dim * shape.num_q_heads * 2 * 11;
-  const double flops = linear + full_attention + streaming;
+  const double flops = linear + full_attention + streaming;  // recompute not counted: overhead
   const duo::GateTrainerMemory memory = model->Memory();
-  reporter.Timing("GateTrainerStep", "llama3-8b_T" + std::to_string(tokens),
+  reporter.Timing("GateTrainerStep",
+                  "llama3-8b_T" + std::to_string(tokens) + (model->stores_activations() ? "_stored" : "_recomputed"),
                   Fields()
                       .Number("tokens", tokens)
+                      .Bool("stores_activations", model->stores_activations())
+                      .Number("recompute_tflop", recomputed / 1e12)
                       .Number("step_s", total / 1e3)
                       .Number("teacher_s", best.teacher_ms / 1e3)
                       .Number("student_s", best.student_ms / 1e3)
@@ -467,8 +481,103 @@ DUO_CHECK(TrainingAttention) {
 
 DUO_CHECK(TrainingOps) { CheckOps(reporter); }
 
+/** The step's pieces at 32K tokens of Llama-3-8B: its GEMMs (both forms), both attentions. */
+void BenchmarkPieces(Reporter& reporter) {
+  const int t = 32768;
+  std::unique_ptr<duo::Gemm> gemm;
+  if (!reporter.Ok(duo::Gemm::Create(&gemm))) return;
+  duo::DeviceBuffer x, w, y;
+  const std::size_t max_elements = static_cast<std::size_t>(t) * 28672;
+  if (!reporter.Ok(x.Allocate(max_elements * 2), "cudaMalloc") || !reporter.Ok(w.Allocate(std::size_t{28672} * 14336 * 2), "cudaMalloc") ||
+      !reporter.Ok(y.Allocate(max_elements * 4), "cudaMalloc")) {
+    return;
+  }
+  cudaMemset(x.As<void>(), 0, max_elements * 2);
+  cudaMemset(w.As<void>(), 0, std::size_t{28672} * 14336 * 2);
+  struct Shape {
+    const char* name;
+    int n, k;
+  };
+  const Shape shapes[] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}};
+  for (const Shape& shape : shapes) {
+    for (int form = 0; form < 3; ++form) {
+      const char* label = form == 0 ? "tn_f32" : form == 1 ? "tn_bf16" : "nn_f32";
+      // The backward's NN GEMM of this layer maps dy [t, n] to dx [t, k].
+      const int n = form == 2 ? shape.k : shape.n;
+      const int k = form == 2 ? shape.n : shape.k;
+      const auto launch = [&]() -> cudaError_t {
+        const duo::Status status =
+            form == 2 ? gemm->RunNN(x.As<__nv_bfloat16>(), w.As<__nv_bfloat16>(), y.As<void>(), duo::GemmOutput::kF32, t, n, k, nullptr)
+                      : gemm->Run(x.As<__nv_bfloat16>(), w.As<__nv_bfloat16>(), y.As<void>(),
+                                  form == 0 ? duo::GemmOutput::kF32 : duo::GemmOutput::kBf16, t, n, k, nullptr);
+        return status.ok() ? cudaSuccess : cudaErrorUnknown;
+      };
+      const double ms = MedianMilliseconds(launch, 5, 2);
+      const double flop = 2.0 * t * n * k;
+      reporter.Timing("TrainingPieces", std::string("gemm_") + shape.name + "_" + label,
+                      Fields().Number("ms", ms).Number("tflops_per_s", flop / (ms / 1e3) / 1e12));
+    }
+  }
+  // Attention: 32 query heads, 8 KV heads, d 128, sink 128 and recent 256 (token mask).
+  const int hq = 32, hkv = 8, d = 128;
+  const std::size_t stride = static_cast<std::size_t>(hq + 2 * hkv) * d;
+  duo::DeviceBuffer qkv, out, lse, dout, delta, dq, dk, dv, items;
+  const TrainingMask mask{0, 128, 256, 128};
+  const std::vector<duo::TrainingAttentionWorkItem> work = duo::TrainingAttentionWorkItems(mask, t);
+  if (!reporter.Ok(qkv.Allocate(t * stride * 2), "cudaMalloc") || !reporter.Ok(out.Allocate(std::size_t{t} * hq * d * 2), "cudaMalloc") ||
+      !reporter.Ok(lse.Allocate(std::size_t{t} * hq * 4), "cudaMalloc") || !reporter.Ok(dout.Allocate(std::size_t{t} * hq * d * 2), "cudaMalloc") ||
+      !reporter.Ok(delta.Allocate(std::size_t{t} * hq * 4), "cudaMalloc") || !reporter.Ok(dq.Allocate(std::size_t{t} * hq * d * 4), "cudaMalloc") ||
+      !reporter.Ok(dk.Allocate(std::size_t{t} * hkv * d * 4), "cudaMalloc") || !reporter.Ok(dv.Allocate(std::size_t{t} * hkv * d * 4), "cudaMalloc") ||
+      !Upload(reporter, items, work)) {
+    return;
+  }
+  const std::vector<uint16_t> random = ToBf16Bits(RandomFloats(t * stride, 3, 1.0f));
+  cudaMemcpy(qkv.As<void>(), random.data(), random.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dout.As<void>(), random.data(), std::size_t{t} * hq * d * 2, cudaMemcpyHostToDevice);
+  duo::TrainingAttentionArgs args{};
+  args.qkv = qkv.As<__nv_bfloat16>();
+  args.tokens = t;
+  args.num_q_heads = hq;
+  args.num_kv_heads = hkv;
+  args.head_dim = d;
+  args.scale = 1.0f / std::sqrt(128.0f);
+  args.mask = mask;
+  const double window_flop = 4.0 * t * hq * d * (128 + 256);
+  const double forward_ms = MedianMilliseconds(
+      [&] { return duo::LaunchTrainingAttentionForward(args, out.As<__nv_bfloat16>(), lse.As<float>(), nullptr); }, 5, 2);
+  reporter.Timing("TrainingPieces", "streaming_attention_forward",
+                  Fields().Number("ms", forward_ms).Number("tflops_per_s", window_flop / (forward_ms / 1e3) / 1e12));
+  const double backward_ms = MedianMilliseconds(
+      [&] {
+        return duo::LaunchTrainingAttentionBackward(args, out.As<__nv_bfloat16>(), lse.As<float>(), dout.As<__nv_bfloat16>(),
+                                                    delta.As<float>(), dq.As<float>(), dk.As<float>(), dv.As<float>(),
+                                                    items.As<duo::TrainingAttentionWorkItem>(), static_cast<int>(work.size()),
+                                                    nullptr);
+      },
+      5, 2);
+  reporter.Timing("TrainingPieces", "streaming_attention_backward",
+                  Fields().Number("ms", backward_ms).Number("tflops_per_s", 3.5 * window_flop / (backward_ms / 1e3) / 1e12));
+  duo::PrefillAttentionArgs full{};
+  full.qkv = qkv.As<__nv_bfloat16>();
+  full.tokens = t;
+  full.num_q_heads = hq;
+  full.num_kv_heads = hkv;
+  full.num_retrieval_kv_heads = hkv;
+  full.head_dim = d;
+  full.scale = args.scale;
+  full.out = out.As<__nv_bfloat16>();
+  const double full_ms = MedianMilliseconds([&] { return duo::LaunchPrefillAttention(full, nullptr); }, 3, 1);
+  const double full_flop = 2.0 * t * static_cast<double>(t) * d * hq;
+  reporter.Timing("TrainingPieces", "full_attention_forward",
+                  Fields().Number("ms", full_ms).Number("tflops_per_s", full_flop / (full_ms / 1e3) / 1e12));
+}
+
 DUO_CHECK(GateTrainerStep) {
   if (!reporter.Benchmarks()) return;
-  BenchmarkStep(reporter, 8192);
-  BenchmarkStep(reporter, 32768);
+  BenchmarkPieces(reporter);
+  BenchmarkStep(reporter, 8192, duo::ActivationMemory::kRecompute);
+  BenchmarkStep(reporter, 8192, duo::ActivationMemory::kAuto);
+  BenchmarkStep(reporter, 32768, duo::ActivationMemory::kAuto);
+  // What an 80 GB GPU gets at 32K: stored activations do not fit there, so every layer recomputes.
+  BenchmarkStep(reporter, 32768, duo::ActivationMemory::kRecompute);
 }

@@ -123,7 +123,7 @@ Status GateTrainerModel::Allocate() {
   DUO_RETURN_IF_ERROR(streaming_.Allocate(t * width * kBf16, "streaming attention outputs" + rows));
   DUO_RETURN_IF_ERROR(mixed_.Allocate(t * width * kBf16, "mixed attention outputs" + rows));
   DUO_RETURN_IF_ERROR(lse_.Allocate(t * s.num_q_heads * kF32, "attention log-sum-exps" + rows));
-  DUO_RETURN_IF_ERROR(gate_up_.Allocate(t * 2 * m * kF32, "gate|up activations" + rows));
+  DUO_RETURN_IF_ERROR(gate_up_.Allocate(t * 2 * m * kBf16, "gate|up activations" + rows));
   DUO_RETURN_IF_ERROR(activation_.Allocate(t * m * kBf16, "MLP activations" + rows));
   DUO_RETURN_IF_ERROR(d_residual_.Allocate(t * h * kF32, "residual gradients" + rows));
   DUO_RETURN_IF_ERROR(d_mid_.Allocate(t * h * kF32, "mid-layer gradients" + rows));
@@ -145,7 +145,47 @@ Status GateTrainerModel::Allocate() {
   DUO_RETURN_IF_ERROR(gates_.Allocate(layers * s.num_kv_heads * kF32, "gates"));
   DUO_RETURN_IF_ERROR(gradient_.Allocate(layers * s.num_kv_heads * sizeof(double), "the gates' gradient"));
   DUO_RETURN_IF_ERROR(loss_.Allocate(sizeof(double), "the loss"));
+  // Stored activations last, so that kAuto sees what everything else already took.
+  const std::size_t qkv_bytes = layers * t * qkv * kBf16;
+  const std::size_t gate_up_bytes = layers * t * 2 * m * kBf16;
+  const std::size_t streaming_bytes = layers * t * width * kBf16;
+  const std::size_t lse_bytes = layers * t * s.num_q_heads * kF32;
+  bool store = options_.activations == ActivationMemory::kStore;
+  if (options_.activations == ActivationMemory::kAuto) {
+    std::size_t free_bytes = 0;
+    std::size_t total_bytes = 0;
+    DUO_RETURN_IF_ERROR(Status::Cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo"));
+    const std::size_t margin = std::size_t{4} << 30;  // cuBLASLt, the context, fragmentation
+    store = free_bytes > qkv_bytes + gate_up_bytes + streaming_bytes + lse_bytes + margin;
+  }
+  if (store) {
+    DUO_RETURN_IF_ERROR(stored_qkv_.Allocate(qkv_bytes, "every layer's q|k|v" + rows));
+    DUO_RETURN_IF_ERROR(stored_gate_up_.Allocate(gate_up_bytes, "every layer's gate|up" + rows));
+    DUO_RETURN_IF_ERROR(stored_streaming_.Allocate(streaming_bytes, "every layer's streaming attention" + rows));
+    DUO_RETURN_IF_ERROR(stored_lse_.Allocate(lse_bytes, "every layer's log-sum-exps" + rows));
+  }
+  store_activations_ = store;
   return Status::Ok();
+}
+
+__nv_bfloat16* GateTrainerModel::QkvOf(int l) const {
+  if (!store_activations_) return qkv_.As<__nv_bfloat16>();
+  return stored_qkv_.As<__nv_bfloat16>() + static_cast<std::size_t>(l) * options_.max_tokens * QkvWidth();
+}
+
+__nv_bfloat16* GateTrainerModel::StreamingOf(int l) const {
+  if (!store_activations_) return streaming_.As<__nv_bfloat16>();
+  return stored_streaming_.As<__nv_bfloat16>() + static_cast<std::size_t>(l) * options_.max_tokens * AttentionWidth();
+}
+
+float* GateTrainerModel::LseOf(int l) const {
+  if (!store_activations_) return lse_.As<float>();
+  return stored_lse_.As<float>() + static_cast<std::size_t>(l) * options_.max_tokens * shape_.num_q_heads;
+}
+
+__nv_bfloat16* GateTrainerModel::GateUpOf(int l) const {
+  if (!store_activations_) return gate_up_.As<__nv_bfloat16>();
+  return stored_gate_up_.As<__nv_bfloat16>() + static_cast<std::size_t>(l) * options_.max_tokens * 2 * shape_.intermediate;
 }
 
 Status GateTrainerModel::UploadWeight(WeightKind kind, int layer, const uint16_t* data, std::size_t count) {
@@ -235,10 +275,10 @@ Status GateTrainerModel::Teacher(int tokens) {
     DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, delta_.As<float>(), w.post_norm.As<__nv_bfloat16>(),
                                                            tokens, s.hidden, s.rms_eps, normed, stream_),
                                      "residual + rms_norm kernel (teacher, " + Layer(l) + ")"));
-    DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), gate_up_.As<float>(), GemmOutput::kF32, tokens,
-                                   2 * s.intermediate, s.hidden, stream_));
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluF32(gate_up_.As<float>(), tokens, s.intermediate,
-                                                     activation_.As<__nv_bfloat16>(), stream_),
+    DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), gate_up_.As<__nv_bfloat16>(),
+                                   GemmOutput::kBf16, tokens, 2 * s.intermediate, s.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluForward(gate_up_.As<__nv_bfloat16>(), tokens, s.intermediate,
+                                                         activation_.As<__nv_bfloat16>(), stream_),
                                      "swiglu kernel (teacher, " + Layer(l) + ")"));
     DUO_RETURN_IF_ERROR(gemm_->Run(activation_.As<__nv_bfloat16>(), w.down.As<__nv_bfloat16>(), delta_.As<float>(),
                                    GemmOutput::kF32, tokens, s.hidden, s.intermediate, stream_));
@@ -253,26 +293,31 @@ Status GateTrainerModel::Teacher(int tokens) {
                       "copy the teacher's last residual");
 }
 
-Status GateTrainerModel::StudentAttentionAndMlpInput(int l, int tokens, const TrainingAttentionArgs& attention) {
+Status GateTrainerModel::StudentLayerUpToMlp(int l, int tokens, TrainingAttentionArgs attention, bool projections) {
   const ModelShape& s = shape_;
   const LayerWeights& w = layers_[l];
   const int width = AttentionWidth();
   const std::size_t rows = static_cast<std::size_t>(tokens) * s.hidden;
   __nv_bfloat16* normed = normed_.As<__nv_bfloat16>();
+  __nv_bfloat16* qkv = QkvOf(l);
   const __nv_bfloat16* full =
       teacher_attention_.As<__nv_bfloat16>() + static_cast<std::size_t>(l) * options_.max_tokens * width;
-  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual_.As<float>(), nullptr, w.input_norm.As<__nv_bfloat16>(),
-                                                         tokens, s.hidden, s.rms_eps, normed, stream_),
-                                   "rms_norm kernel (student, " + Layer(l) + ")"));
-  DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.qkv.As<__nv_bfloat16>(), qkv32_.As<float>(), GemmOutput::kF32, tokens,
-                                 QkvWidth(), s.hidden, stream_));
-  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchRopeF32(qkv32_.As<float>(), tokens, s.num_q_heads, s.num_kv_heads, s.head_dim,
-                                                 cos_.As<float>(), sin_.As<float>(), qkv_.As<__nv_bfloat16>(), stream_),
-                                   "rope kernel (student, " + Layer(l) + ")"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      LaunchTrainingAttentionForward(attention, streaming_.As<__nv_bfloat16>(), lse_.As<float>(), stream_),
-      "streaming attention (student, " + Layer(l) + ")"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchGateMix(full, streaming_.As<__nv_bfloat16>(), gates_.As<float>() + l * s.num_kv_heads,
+  if (projections) {
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual_.As<float>(), nullptr, w.input_norm.As<__nv_bfloat16>(),
+                                                           tokens, s.hidden, s.rms_eps, normed, stream_),
+                                     "rms_norm kernel (student, " + Layer(l) + ")"));
+    DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.qkv.As<__nv_bfloat16>(), qkv32_.As<float>(), GemmOutput::kF32, tokens,
+                                   QkvWidth(), s.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchRopeF32(qkv32_.As<float>(), tokens, s.num_q_heads, s.num_kv_heads, s.head_dim,
+                                                   cos_.As<float>(), sin_.As<float>(), qkv, stream_),
+                                     "rope kernel (student, " + Layer(l) + ")"));
+  }
+  attention.qkv = qkv;
+  if (projections) {
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchTrainingAttentionForward(attention, StreamingOf(l), LseOf(l), stream_),
+                                     "streaming attention (student, " + Layer(l) + ")"));
+  }
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchGateMix(full, StreamingOf(l), gates_.As<float>() + l * s.num_kv_heads,
                                                  tokens, s.num_q_heads, s.num_kv_heads, s.head_dim,
                                                  mixed_.As<__nv_bfloat16>(), stream_),
                                    "gate mix (" + Layer(l) + ")"));
@@ -284,8 +329,9 @@ Status GateTrainerModel::StudentAttentionAndMlpInput(int l, int tokens, const Tr
   DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(mid_.As<float>(), delta_.As<float>(), w.post_norm.As<__nv_bfloat16>(),
                                                          tokens, s.hidden, s.rms_eps, normed, stream_),
                                    "residual + rms_norm kernel (student, " + Layer(l) + ")"));
-  return gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), gate_up_.As<float>(), GemmOutput::kF32, tokens,
-                    2 * s.intermediate, s.hidden, stream_);
+  if (!projections) return Status::Ok();
+  return gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), GateUpOf(l), GemmOutput::kBf16, tokens, 2 * s.intermediate,
+                    s.hidden, stream_);
 }
 
 Status GateTrainerModel::Student(int tokens, const TrainingAttentionArgs& attention) {
@@ -300,9 +346,9 @@ Status GateTrainerModel::Student(int tokens, const TrainingAttentionArgs& attent
     float* input = layer_inputs_.As<float>() + static_cast<std::size_t>(l) * options_.max_tokens * s.hidden;
     DUO_RETURN_IF_ERROR(Status::Cuda(cudaMemcpyAsync(input, residual, rows * kF32, cudaMemcpyDeviceToDevice, stream_),
                                      "keep the layer input"));
-    DUO_RETURN_IF_ERROR(StudentAttentionAndMlpInput(l, tokens, attention));
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluF32(gate_up_.As<float>(), tokens, s.intermediate,
-                                                     activation_.As<__nv_bfloat16>(), stream_),
+    DUO_RETURN_IF_ERROR(StudentLayerUpToMlp(l, tokens, attention, true));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluForward(GateUpOf(l), tokens, s.intermediate,
+                                                         activation_.As<__nv_bfloat16>(), stream_),
                                      "swiglu kernel (student, " + Layer(l) + ")"));
     DUO_RETURN_IF_ERROR(gemm_->Run(activation_.As<__nv_bfloat16>(), w.down.As<__nv_bfloat16>(), delta_.As<float>(),
                                    GemmOutput::kF32, tokens, s.hidden, s.intermediate, stream_));
@@ -325,15 +371,17 @@ Status GateTrainerModel::Backward(int tokens, const TrainingAttentionArgs& atten
     const float* input = layer_inputs_.As<float>() + static_cast<std::size_t>(l) * options_.max_tokens * s.hidden;
     const __nv_bfloat16* full =
         teacher_attention_.As<__nv_bfloat16>() + static_cast<std::size_t>(l) * options_.max_tokens * width;
-    // Recompute the layer from its input.
+    // Recompute the layer from its input (only the mix and o_proj when activations are kept).
     DUO_RETURN_IF_ERROR(Status::Cuda(cudaMemcpyAsync(residual_.As<void>(), input, rows * kF32, cudaMemcpyDeviceToDevice, stream_),
                                      "restore the layer input"));
-    DUO_RETURN_IF_ERROR(StudentAttentionAndMlpInput(l, tokens, attention));
+    DUO_RETURN_IF_ERROR(StudentLayerUpToMlp(l, tokens, attention, !store_activations_));
+    TrainingAttentionArgs layer_attention = attention;
+    layer_attention.qkv = QkvOf(l);
     // MLP: out = mid + down(silu(gate) * up); d_residual holds d(out).
     DUO_RETURN_IF_ERROR(Status::Cuda(LaunchF32ToBf16(d_residual_.As<float>(), rows, d_bf16, stream_), "bf16 gradient"));
     DUO_RETURN_IF_ERROR(gemm_->RunNN(d_bf16, w.down.As<__nv_bfloat16>(), d_act_.As<float>(), GemmOutput::kF32, tokens,
                                      s.intermediate, s.hidden, stream_));
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluBackward(gate_up_.As<float>(), d_act_.As<float>(), tokens, s.intermediate,
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluBackward(GateUpOf(l), d_act_.As<float>(), tokens, s.intermediate,
                                                           d_gate_up_.As<__nv_bfloat16>(), stream_),
                                      "swiglu backward (" + Layer(l) + ")"));
     DUO_RETURN_IF_ERROR(gemm_->RunNN(d_gate_up_.As<__nv_bfloat16>(), w.gate_up.As<__nv_bfloat16>(), d_normed_.As<float>(),
@@ -346,13 +394,13 @@ Status GateTrainerModel::Backward(int tokens, const TrainingAttentionArgs& atten
     DUO_RETURN_IF_ERROR(Status::Cuda(LaunchF32ToBf16(d_mid_.As<float>(), rows, d_bf16, stream_), "bf16 gradient"));
     DUO_RETURN_IF_ERROR(gemm_->RunNN(d_bf16, w.o.As<__nv_bfloat16>(), d_mixed_.As<float>(), GemmOutput::kF32, tokens,
                                      width, s.hidden, stream_));
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchGateMixBackward(d_mixed_.As<float>(), full, streaming_.As<__nv_bfloat16>(),
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchGateMixBackward(d_mixed_.As<float>(), full, StreamingOf(l),
                                                            gates_.As<float>() + l * s.num_kv_heads, tokens, s.num_q_heads,
                                                            s.num_kv_heads, s.head_dim, d_streaming_.As<__nv_bfloat16>(),
                                                            gradient_.As<double>() + l * s.num_kv_heads, stream_),
                                      "gate mix backward (" + Layer(l) + ")"));
     DUO_RETURN_IF_ERROR(Status::Cuda(
-        LaunchTrainingAttentionBackward(attention, streaming_.As<__nv_bfloat16>(), lse_.As<float>(),
+        LaunchTrainingAttentionBackward(layer_attention, StreamingOf(l), LseOf(l),
                                         d_streaming_.As<__nv_bfloat16>(), delta_rows_.As<float>(), dq_.As<float>(),
                                         dk_.As<float>(), dv_.As<float>(), items_.As<TrainingAttentionWorkItem>(),
                                         num_items, stream_),
@@ -461,7 +509,8 @@ GateTrainerMemory GateTrainerModel::Memory() const {
     memory.weight_bytes +=
         w.input_norm.bytes() + w.qkv.bytes() + w.o.bytes() + w.post_norm.bytes() + w.gate_up.bytes() + w.down.bytes();
   }
-  memory.checkpoint_bytes = layer_inputs_.bytes() + teacher_attention_.bytes() + teacher_final_.bytes();
+  memory.checkpoint_bytes = layer_inputs_.bytes() + teacher_attention_.bytes() + teacher_final_.bytes() +
+                            stored_qkv_.bytes() + stored_gate_up_.bytes() + stored_streaming_.bytes() + stored_lse_.bytes();
   for (const DeviceAllocation* a :
        {&residual_, &mid_, &normed_, &delta_, &qkv32_, &qkv_, &streaming_, &mixed_, &lse_, &gate_up_, &activation_,
         &d_residual_, &d_mid_, &d_bf16_, &d_act_, &d_gate_up_, &d_normed_, &d_mixed_, &d_streaming_, &delta_rows_, &dq_,

@@ -24,10 +24,18 @@
 
 namespace duo {
 
+/** What the student keeps of each layer for its backward pass. */
+enum class ActivationMemory : int {
+  kAuto = 0,       // kStore when it fits in the device's free memory (with a margin), else kRecompute
+  kRecompute = 1,  // only the layer inputs: the backward pass recomputes q|k|v and gate|up
+  kStore = 2,      // also every layer's q|k|v, gate|up and streaming attention: the backward recomputes o_proj only
+};
+
 struct GateTrainerOptions {
   int device = 0;
   int max_tokens = 0;  // longest sample
   TrainingMask mask;
+  ActivationMemory activations = ActivationMemory::kAuto;
 };
 
 /** Where one step's time went (milliseconds, measured with CUDA events). */
@@ -40,7 +48,7 @@ struct GateTrainerTimings {
 /** Device bytes by purpose. */
 struct GateTrainerMemory {
   std::size_t weight_bytes = 0;
-  std::size_t checkpoint_bytes = 0;  // the student's layer inputs and the teacher's attention outputs
+  std::size_t checkpoint_bytes = 0;  // the student's layer inputs (and stored activations), the teacher's attention outputs
   std::size_t scratch_bytes = 0;
 };
 
@@ -69,6 +77,8 @@ class GateTrainerModel {
 
   GateTrainerMemory Memory() const;
   const ModelShape& shape() const { return shape_; }
+  /** Whether every layer's q|k|v and gate|up are kept (ActivationMemory::kStore, or kAuto where it fit). */
+  bool stores_activations() const { return store_activations_; }
 
  private:
   struct LayerWeights {
@@ -81,8 +91,16 @@ class GateTrainerModel {
   int AttentionWidth() const { return shape_.num_q_heads * shape_.head_dim; }
   /** The teacher: full attention everywhere; keeps every layer's attention output and the last residual. */
   Status Teacher(int tokens);
-  /** The student's layer `l` from its input (in residual_) up to the MLP's gate|up (in gate_up_), keeping mid_. */
-  Status StudentAttentionAndMlpInput(int l, int tokens, const TrainingAttentionArgs& attention);
+  /**
+   * The student's layer `l` from its input (in residual_) to the MLP's gate|up, leaving mid_ (the
+   * residual after attention). With `projections` false, q|k|v, gate|up and the streaming
+   * attention output (and its log-sum-exp) are the stored ones.
+   */
+  Status StudentLayerUpToMlp(int l, int tokens, TrainingAttentionArgs attention, bool projections);
+  __nv_bfloat16* QkvOf(int l) const;
+  __nv_bfloat16* GateUpOf(int l) const;
+  __nv_bfloat16* StreamingOf(int l) const;
+  float* LseOf(int l) const;
   Status Student(int tokens, const TrainingAttentionArgs& attention);
   Status Backward(int tokens, const TrainingAttentionArgs& attention, int num_items);
 
@@ -99,7 +117,10 @@ class GateTrainerModel {
   // Checkpoints for max_tokens rows: the student's input of every layer (f32) and the teacher's
   // attention output of every layer (bf16), plus the teacher's last residual (f32).
   DeviceAllocation layer_inputs_, teacher_attention_, teacher_final_;
-  // Forward scratch.
+  // With store_activations_: every layer's q|k|v (after RoPE) and gate|up, bf16.
+  bool store_activations_ = false;
+  DeviceAllocation stored_qkv_, stored_gate_up_, stored_streaming_, stored_lse_;
+  // Forward scratch (gate_up_ is bf16: the GEMM rounds once, in teacher and student alike).
   DeviceAllocation residual_, mid_, normed_, delta_, qkv32_, qkv_, streaming_, mixed_, lse_, gate_up_, activation_;
   // Backward scratch.
   DeviceAllocation d_residual_, d_mid_, d_bf16_, d_act_, d_gate_up_, d_normed_, d_mixed_, d_streaming_, delta_rows_, dq_,

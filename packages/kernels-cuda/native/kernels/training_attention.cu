@@ -152,19 +152,45 @@ __device__ __forceinline__ KeyBlocks KeyBlocksOf(const Params& p, int qb) {
   return k;
 }
 
+/** 2^x (ex2.approx, as the prefill kernel); 2^-inf = +0. */
+__device__ __forceinline__ float Exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+/** Query row i's visible key ranges [0, sink_end) and [recent_start, i], as two bounds. */
+struct RowMask {
+  int sink_end;
+  int recent_start;
+  int last;  // i, or -1 for a row past the sequence (sees nothing)
+  __device__ bool sees(int j) const { return j <= last && (j < sink_end || j >= recent_start); }
+};
+
+__device__ __forceinline__ RowMask RowMaskOf(const Params& p, int i) {
+  RowMask m;
+  m.sink_end = MaskSinkEnd(p.mask);
+  m.recent_start = MaskRecentStart(p.mask, i);
+  m.last = i < p.tokens ? min(i, p.tokens - 1) : -1;
+  return m;
+}
+
 // ---- forward -------------------------------------------------------------------------------
+//
+// Shared memory (d = 128: 94 KB, two CTAs per SM): K, V, S (f32), P (bf16), O (f32). Q lives in
+// registers as matrix_a fragments for the whole key loop. The two lanes of a row take alternate
+// columns, so the 32 lanes of a warp touch 32 distinct banks.
 
 template <int kD>
 __global__ void __launch_bounds__(kThreads) ForwardKernel(Params p, bf16* out, float* lse) {
   using L = Layout<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* qs = reinterpret_cast<bf16*>(smem);
-  bf16* ks = reinterpret_cast<bf16*>(smem + L::kTileB);
-  bf16* vs = reinterpret_cast<bf16*>(smem + 2 * L::kTileB);
-  float* sf = reinterpret_cast<float*>(smem + 3 * L::kTileB);
-  bf16* pb = reinterpret_cast<bf16*>(smem + 3 * L::kTileB + L::kTileS);
-  float* of = reinterpret_cast<float*>(smem + 3 * L::kTileB + L::kTileS + L::kTileP);
-  float* row_max = reinterpret_cast<float*>(smem + 3 * L::kTileB + L::kTileS + L::kTileP + L::kTileO);
+  bf16* ks = reinterpret_cast<bf16*>(smem);
+  bf16* vs = reinterpret_cast<bf16*>(smem + L::kTileB);
+  float* sf = reinterpret_cast<float*>(smem + 2 * L::kTileB);
+  bf16* pb = reinterpret_cast<bf16*>(smem + 2 * L::kTileB + L::kTileS);
+  float* of = reinterpret_cast<float*>(smem + 2 * L::kTileB + L::kTileS + L::kTileP);
+  float* row_max = reinterpret_cast<float*>(smem + 2 * L::kTileB + L::kTileS + L::kTileP + L::kTileO);
   float* row_sum = row_max + kBlock;
 
   const int qb = blockIdx.x;
@@ -173,54 +199,68 @@ __global__ void __launch_bounds__(kThreads) ForwardKernel(Params p, bf16* out, f
   const int q0 = qb * kBlock;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  LoadTile<kD>(qs, p.qkv, p.qkv_stride, head * kD, q0, p.tokens);
+  // Q through the K buffer into registers.
+  LoadTile<kD>(ks, p.qkv, p.qkv_stride, head * kD, q0, p.tokens);
   for (int index = threadIdx.x; index < kBlock * L::kLdo; index += kThreads) of[index] = 0.0f;
   if (threadIdx.x < kBlock) {
     row_max[threadIdx.x] = -INFINITY;
     row_sum[threadIdx.x] = 0.0f;
   }
+  __syncthreads();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[kD / 16];
+#pragma unroll
+  for (int step = 0; step < kD / 16; ++step) wmma::load_matrix_sync(qf[step], ks + warp * 16 * L::kLdb + step * 16, L::kLdb);
   const KeyBlocks blocks = KeyBlocksOf(p, qb);
   const int row = warp * 16 + lane / 2;  // this lane's row for the softmax
-  const int half = lane % 2;             // and its half of the 64 keys
-  const int i = q0 + row;
+  const int half = lane % 2;             // and its alternate columns
+  const RowMask mask = RowMaskOf(p, q0 + row);
   for (int n = 0; n < blocks.count(); ++n) {
     const int k0 = blocks.at(n) * kBlock;
-    __syncthreads();  // the previous block's K and V are no longer read
+    __syncthreads();  // the previous block's K and V (or Q, first) are no longer read
     LoadTile<kD>(ks, p.qkv, p.qkv_stride, (p.num_q_heads + kv) * kD, k0, p.tokens);
     LoadTile<kD>(vs, p.qkv, p.qkv_stride, (p.num_q_heads + p.num_kv_heads + kv) * kD, k0, p.tokens);
     __syncthreads();
-    RowsTimesTransposed<kD>(qs + warp * 16 * L::kLdb, ks, sf + warp * 16 * L::kLds);
+#pragma unroll
+    for (int nt = 0; nt < kBlock / 16; ++nt) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+      for (int step = 0; step < kD / 16; ++step) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fb, ks + nt * 16 * L::kLdb + step * 16, L::kLdb);
+        wmma::mma_sync(acc, qf[step], fb, acc);
+      }
+      wmma::store_matrix_sync(sf + warp * 16 * L::kLds + nt * 16, acc, L::kLds, wmma::mem_row_major);
+    }
     __syncwarp();
-    // Online softmax of this lane's 32 scores of its row.
-    float* srow = sf + row * L::kLds + half * 32;
+    float* srow = sf + row * L::kLds;
     float local = -INFINITY;
-    for (int jj = 0; jj < 32; ++jj) {
-      const int j = k0 + half * 32 + jj;
-      const bool visible = i < p.tokens && j < p.tokens && MaskVisible(p.mask, i, j);
-      const float s = visible ? srow[jj] * p.scale_log2 : -INFINITY;
+    for (int jj = half; jj < kBlock; jj += 2) {
+      const float s = mask.sees(k0 + jj) ? srow[jj] * p.scale_log2 : -INFINITY;
       srow[jj] = s;
       local = fmaxf(local, s);
     }
     local = fmaxf(local, __shfl_xor_sync(0xffffffffu, local, 1));
     const float old_max = row_max[row];
     const float new_max = fmaxf(old_max, local);
-    const float alpha = old_max == -INFINITY ? 0.0f : exp2f(old_max - new_max);
+    const float alpha = old_max == -INFINITY ? 0.0f : Exp2(old_max - new_max);
     float sum = 0.0f;
-    bf16* prow = pb + row * L::kLdp + half * 32;
-    for (int jj = 0; jj < 32; ++jj) {
-      const float e = new_max == -INFINITY ? 0.0f : exp2f(srow[jj] - new_max);
+    bf16* prow = pb + row * L::kLdp;
+    for (int jj = half; jj < kBlock; jj += 2) {
+      const float e = new_max == -INFINITY ? 0.0f : Exp2(srow[jj] - new_max);
       prow[jj] = __float2bfloat16(e);
       sum += e;
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    float* orow = of + row * L::kLdo + half * (kD / 2);
-    for (int c = 0; c < kD / 2; ++c) orow[c] *= alpha;
+    if (alpha != 1.0f) {
+      float* orow = of + row * L::kLdo;
+      for (int c = half; c < kD; c += 2) orow[c] *= alpha;
+    }
     __syncwarp();
     if (half == 0) {
       row_sum[row] = row_sum[row] * alpha + sum;
       row_max[row] = new_max;
     }
-    // O += P . V, through accumulator fragments loaded from (and stored back to) the f32 tile.
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kD / 16];
 #pragma unroll
     for (int dt = 0; dt < kD / 16; ++dt) {
@@ -265,6 +305,8 @@ __global__ void DeltaKernel(const bf16* out, const bf16* dout, int tokens, int n
   if (lane == 0) delta[static_cast<int64_t>(h) * tokens + t] = sum;
 }
 
+// dQ. Shared memory (d = 128: 94 KB): Q, dO, K, V, one f32 tile that holds the scores and then dP,
+// one bf16 tile that holds P and then dS; the final f32 stage reuses K and V.
 template <int kD>
 __global__ void __launch_bounds__(kThreads)
     DqKernel(Params p, const bf16* dout, const float* lse, const float* delta, float* dq) {
@@ -275,11 +317,10 @@ __global__ void __launch_bounds__(kThreads)
   bf16* ks = reinterpret_cast<bf16*>(smem + 2 * L::kTileB);
   bf16* vs = reinterpret_cast<bf16*>(smem + 3 * L::kTileB);
   float* sf = reinterpret_cast<float*>(smem + 4 * L::kTileB);
-  float* dpf = reinterpret_cast<float*>(smem + 4 * L::kTileB + L::kTileS);
-  bf16* dsb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + 2 * L::kTileS);
-  float* row_lse = reinterpret_cast<float*>(smem + 4 * L::kTileB + 2 * L::kTileS + L::kTileP);
+  bf16* pb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + L::kTileS);
+  float* row_lse = reinterpret_cast<float*>(smem + 4 * L::kTileB + L::kTileS + L::kTileP);
   float* row_delta = row_lse + kBlock;
-  float* stage = reinterpret_cast<float*>(smem + 4 * L::kTileB + 2 * L::kTileS + L::kTileP + 2 * L::kRows);
+  float* stage = reinterpret_cast<float*>(smem + 2 * L::kTileB);  // after the loop: K and V are free
 
   const int qb = blockIdx.x;
   const int head = blockIdx.y;
@@ -301,28 +342,33 @@ __global__ void __launch_bounds__(kThreads)
   const KeyBlocks blocks = KeyBlocksOf(p, qb);
   const int row = warp * 16 + lane / 2;
   const int half = lane % 2;
-  const int i = q0 + row;
+  const RowMask mask = RowMaskOf(p, q0 + row);
   for (int n = 0; n < blocks.count(); ++n) {
     const int k0 = blocks.at(n) * kBlock;
     __syncthreads();
     LoadTile<kD>(ks, p.qkv, p.qkv_stride, (p.num_q_heads + kv) * kD, k0, p.tokens);
     LoadTile<kD>(vs, p.qkv, p.qkv_stride, (p.num_q_heads + p.num_kv_heads + kv) * kD, k0, p.tokens);
     __syncthreads();
+    float* srow = sf + row * L::kLds;
+    bf16* prow = pb + row * L::kLdp;
+    const float lse_row = row_lse[row];
+    const float delta_row = row_delta[row];
     RowsTimesTransposed<kD>(qs + warp * 16 * L::kLdb, ks, sf + warp * 16 * L::kLds);
-    RowsTimesTransposed<kD>(dos + warp * 16 * L::kLdb, vs, dpf + warp * 16 * L::kLds);
     __syncwarp();
-    const float* srow = sf + row * L::kLds + half * 32;
-    const float* dprow = dpf + row * L::kLds + half * 32;
-    bf16* dsrow = dsb + row * L::kLdp + half * 32;
-    for (int jj = 0; jj < 32; ++jj) {
-      const int j = k0 + half * 32 + jj;
-      const bool visible = i < p.tokens && j < p.tokens && MaskVisible(p.mask, i, j);
-      const float prob = visible ? exp2f(srow[jj] * p.scale_log2 - row_lse[row]) : 0.0f;
-      dsrow[jj] = __float2bfloat16(prob * (dprow[jj] - row_delta[row]) * p.scale);
+    for (int jj = half; jj < kBlock; jj += 2) {
+      prow[jj] = __float2bfloat16(mask.sees(k0 + jj) ? Exp2(srow[jj] * p.scale_log2 - lse_row) : 0.0f);
     }
     __syncwarp();
-    RowsTimesTile<kD>(dsb + warp * 16 * L::kLdp, ks, acc);
+    RowsTimesTransposed<kD>(dos + warp * 16 * L::kLdb, vs, sf + warp * 16 * L::kLds);
+    __syncwarp();
+    for (int jj = half; jj < kBlock; jj += 2) {
+      const float prob = __bfloat162float(prow[jj]);
+      prow[jj] = __float2bfloat16(prob * (srow[jj] - delta_row) * p.scale);
+    }
+    __syncwarp();
+    RowsTimesTile<kD>(pb + warp * 16 * L::kLdp, ks, acc);
   }
+  __syncthreads();  // K and V become the stage
 #pragma unroll
   for (int dt = 0; dt < kD / 16; ++dt) {
     wmma::store_matrix_sync(stage + warp * 16 * L::kLdo + dt * 16, acc[dt], L::kLdo, wmma::mem_row_major);
@@ -336,6 +382,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// dK and dV. Shared memory (d = 128: 103 KB): K, V (this key block), Q, dO (a query block), one
+// f32 tile (S^T, then dP^T), P^T and dS^T in bf16; the stage reuses Q and dO at the end.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) DkvKernel(Params p, const bf16* dout, const float* lse,
                                                       const float* delta, const TrainingAttentionWorkItem* items,
@@ -347,12 +395,11 @@ __global__ void __launch_bounds__(kThreads) DkvKernel(Params p, const bf16* dout
   bf16* qs = reinterpret_cast<bf16*>(smem + 2 * L::kTileB);
   bf16* dos = reinterpret_cast<bf16*>(smem + 3 * L::kTileB);
   float* stf = reinterpret_cast<float*>(smem + 4 * L::kTileB);
-  float* dptf = reinterpret_cast<float*>(smem + 4 * L::kTileB + L::kTileS);
-  bf16* ptb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + 2 * L::kTileS);
-  bf16* dstb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + 2 * L::kTileS + L::kTileP);
-  float* q_lse = reinterpret_cast<float*>(smem + 4 * L::kTileB + 2 * L::kTileS + 2 * L::kTileP);
+  bf16* ptb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + L::kTileS);
+  bf16* dstb = reinterpret_cast<bf16*>(smem + 4 * L::kTileB + L::kTileS + L::kTileP);
+  float* q_lse = reinterpret_cast<float*>(smem + 4 * L::kTileB + L::kTileS + 2 * L::kTileP);
   float* q_delta = q_lse + kBlock;
-  float* stage = reinterpret_cast<float*>(smem + 4 * L::kTileB + 2 * L::kTileS + 2 * L::kTileP + 2 * L::kRows);
+  float* stage = reinterpret_cast<float*>(smem + 2 * L::kTileB);  // after the loop: Q and dO are free
 
   const TrainingAttentionWorkItem item = items[blockIdx.x];
   const int kv = blockIdx.y;
@@ -370,8 +417,9 @@ __global__ void __launch_bounds__(kThreads) DkvKernel(Params p, const bf16* dout
     wmma::fill_fragment(dv_acc[dt], 0.0f);
   }
   const int key_row = warp * 16 + lane / 2;  // this lane's key for the elementwise step
-  const int half = lane % 2;                 // and its half of the 64 queries
+  const int half = lane % 2;                 // and its alternate queries
   const int j = k0 + key_row;
+  const int sink_end = MaskSinkEnd(p.mask);
   for (int g = 0; g < p.group; ++g) {
     const int head = kv * p.group + g;
     for (int qb = item.query_begin; qb < item.query_end; ++qb) {
@@ -385,21 +433,21 @@ __global__ void __launch_bounds__(kThreads) DkvKernel(Params p, const bf16* dout
         q_delta[threadIdx.x] = t < p.tokens ? delta[static_cast<int64_t>(head) * p.tokens + t] : 0.0f;
       }
       __syncthreads();
-      // S^T = K Q^T and dP^T = V dO^T for the warp's 16 keys.
+      float* srow = stf + key_row * L::kLds;
+      bf16* prow = ptb + key_row * L::kLdp;
+      bf16* dsrow = dstb + key_row * L::kLdp;
       RowsTimesTransposed<kD>(ks + warp * 16 * L::kLdb, qs, stf + warp * 16 * L::kLds);
-      RowsTimesTransposed<kD>(vs + warp * 16 * L::kLdb, dos, dptf + warp * 16 * L::kLds);
       __syncwarp();
-      const float* srow = stf + key_row * L::kLds + half * 32;
-      const float* dprow = dptf + key_row * L::kLds + half * 32;
-      bf16* prow = ptb + key_row * L::kLdp + half * 32;
-      bf16* dsrow = dstb + key_row * L::kLdp + half * 32;
-      for (int qq = 0; qq < 32; ++qq) {
-        const int local = half * 32 + qq;
-        const int i = q0 + local;
-        const bool visible = i < p.tokens && j < p.tokens && MaskVisible(p.mask, i, j);
-        const float prob = visible ? exp2f(srow[qq] * p.scale_log2 - q_lse[local]) : 0.0f;
-        prow[qq] = __float2bfloat16(prob);
-        dsrow[qq] = __float2bfloat16(prob * (dprow[qq] - q_delta[local]) * p.scale);
+      for (int qq = half; qq < kBlock; qq += 2) {
+        const int i = q0 + qq;
+        const bool visible = i < p.tokens && j < p.tokens && j <= i && (j < sink_end || j >= MaskRecentStart(p.mask, i));
+        prow[qq] = __float2bfloat16(visible ? Exp2(srow[qq] * p.scale_log2 - q_lse[qq]) : 0.0f);
+      }
+      __syncwarp();
+      RowsTimesTransposed<kD>(vs + warp * 16 * L::kLdb, dos, stf + warp * 16 * L::kLds);
+      __syncwarp();
+      for (int qq = half; qq < kBlock; qq += 2) {
+        dsrow[qq] = __float2bfloat16(__bfloat162float(prow[qq]) * (srow[qq] - q_delta[qq]) * p.scale);
       }
       __syncwarp();
       RowsTimesTile<kD>(ptb + warp * 16 * L::kLdp, dos, dv_acc);
@@ -428,17 +476,19 @@ __global__ void __launch_bounds__(kThreads) DkvKernel(Params p, const bf16* dout
 template <int kD>
 constexpr int ForwardSmem() {
   using L = Layout<kD>;
-  return 3 * L::kTileB + L::kTileS + L::kTileP + L::kTileO + 2 * L::kRows;
+  return 2 * L::kTileB + L::kTileS + L::kTileP + L::kTileO + 2 * L::kRows;
 }
 template <int kD>
 constexpr int DqSmem() {
   using L = Layout<kD>;
-  return 4 * L::kTileB + 2 * L::kTileS + L::kTileP + 2 * L::kRows + L::kTileO;
+  static_assert(2 * Layout<kD>::kTileB >= Layout<kD>::kTileO, "the dQ stage must fit in K and V");
+  return 4 * L::kTileB + L::kTileS + L::kTileP + 2 * L::kRows;
 }
 template <int kD>
 constexpr int DkvSmem() {
   using L = Layout<kD>;
-  return 4 * L::kTileB + 2 * L::kTileS + 2 * L::kTileP + 2 * L::kRows + L::kTileO;
+  static_assert(2 * Layout<kD>::kTileB >= Layout<kD>::kTileO, "the dK/dV stage must fit in Q and dO");
+  return 4 * L::kTileB + L::kTileS + 2 * L::kTileP + 2 * L::kRows;
 }
 
 /** Raises a kernel's dynamic shared-memory limit when it needs more than the default 48 KB. */

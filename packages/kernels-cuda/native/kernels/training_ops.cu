@@ -91,13 +91,24 @@ __global__ void RmsNormBackwardKernel(const float* dy, const float* x, const bf1
   }
 }
 
-__global__ void SwiGluBackwardKernel(const float* gate_up, const float* d_act, int64_t total, int m, bf16* d_gate_up) {
+__global__ void SwiGluForwardKernel(const bf16* gate_up, int64_t total, int m, bf16* act) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t t = index / m;
     const int j = static_cast<int>(index % m);
-    const float g = gate_up[t * 2 * m + j];
-    const float u = gate_up[t * 2 * m + m + j];
+    const float g = __bfloat162float(gate_up[t * 2 * m + j]);
+    const float u = __bfloat162float(gate_up[t * 2 * m + m + j]);
+    act[index] = __float2bfloat16(g / (1.0f + expf(-g)) * u);
+  }
+}
+
+__global__ void SwiGluBackwardKernel(const bf16* gate_up, const float* d_act, int64_t total, int m, bf16* d_gate_up) {
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = index / m;
+    const int j = static_cast<int>(index % m);
+    const float g = __bfloat162float(gate_up[t * 2 * m + j]);
+    const float u = __bfloat162float(gate_up[t * 2 * m + m + j]);
     const float s = 1.0f / (1.0f + expf(-g));
     const float da = d_act[index];
     d_gate_up[t * 2 * m + j] = __float2bfloat16(da * u * s * (1.0f + g * (1.0f - s)));
@@ -225,8 +236,17 @@ cudaError_t LaunchRmsNormBackward(const float* dy, const float* x, const __nv_bf
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSwiGluBackward(const float* gate_up, const float* d_act, int tokens, int m, __nv_bfloat16* d_gate_up,
-                                 cudaStream_t stream) {
+cudaError_t LaunchSwiGluForward(const __nv_bfloat16* gate_up, int tokens, int m, __nv_bfloat16* act,
+                                cudaStream_t stream) {
+  if (tokens < 0 || m < 1) return cudaErrorInvalidValue;
+  const int64_t total = static_cast<int64_t>(tokens) * m;
+  if (total == 0) return cudaSuccess;
+  SwiGluForwardKernel<<<GridFor(total, 256), 256, 0, stream>>>(gate_up, total, m, act);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSwiGluBackward(const __nv_bfloat16* gate_up, const float* d_act, int tokens, int m,
+                                 __nv_bfloat16* d_gate_up, cudaStream_t stream) {
   if (tokens < 0 || m < 1) return cudaErrorInvalidValue;
   const int64_t total = static_cast<int64_t>(tokens) * m;
   if (total == 0) return cudaSuccess;

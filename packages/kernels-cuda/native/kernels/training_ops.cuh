@@ -37,12 +37,19 @@ cudaError_t LaunchRmsNormBackward(const float* dy, const float* x, const __nv_bf
                                   int tokens, int hidden, float eps, float* dx, cudaStream_t stream);
 
 /**
+ * act[t, j] = bf16(silu(g) * u), g = gate_up[t, j], u = gate_up[t, m + j] (bf16, the GEMM's output),
+ * silu in fp32 and one rounding: gate training's MLP, the same in teacher and student.
+ */
+cudaError_t LaunchSwiGluForward(const __nv_bfloat16* gate_up, int tokens, int m, __nv_bfloat16* act,
+                                cudaStream_t stream);
+
+/**
  * Backward of act = silu(gate) * up: d_gate_up[:, :m] = d_act * up * s (1 + gate (1 - s)),
- * d_gate_up[:, m:] = d_act * silu(gate), s = sigmoid(gate). gate_up [T, 2m] f32 (the forward's GEMM
+ * d_gate_up[:, m:] = d_act * silu(gate), s = sigmoid(gate). gate_up [T, 2m] bf16 (the forward's GEMM
  * output), d_act [T, m] f32, d_gate_up [T, 2m] bf16.
  */
-cudaError_t LaunchSwiGluBackward(const float* gate_up, const float* d_act, int tokens, int m, __nv_bfloat16* d_gate_up,
-                                 cudaStream_t stream);
+cudaError_t LaunchSwiGluBackward(const __nv_bfloat16* gate_up, const float* d_act, int tokens, int m,
+                                 __nv_bfloat16* d_gate_up, cudaStream_t stream);
 
 /**
  * Backward of rotate-half RoPE, packed for the q|k|v weight GEMM: d_qkv[t] = [R^T dq | R^T dk | dv]

@@ -236,6 +236,7 @@ export function createCudaBackend(options: CudaBackendOptions = {}): CudaBackend
           sinkSize: options.mask.sinkSize,
           recentSize: options.mask.recentSize,
           blockSize: options.mask.blockSize ?? 128,
+          activations: 0,
         },
       );
     } catch (error) {
