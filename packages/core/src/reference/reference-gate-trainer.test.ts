@@ -1,11 +1,12 @@
-// The reference gate trainer against torch autograd in float64 (the shared gate-training suite), plus
+// The reference gate trainer against torch autograd in float64 (the shared gate-training suite; the
+// issue asks for 1e-6, it agrees to better than 1e-11 with the committed goldens), plus
 // its own request checks.
 import { describe, expect, it } from 'vitest';
 import { createRandomModel } from '../model/random-model-source.js';
 import { describeGateTrainerConformance } from '../testing/gate-trainer-conformance.js';
 import { createReferenceBackend } from './reference-backend.js';
 
-describeGateTrainerConformance(() => createReferenceBackend(), { relativeTolerance: 1e-6 });
+describeGateTrainerConformance(() => createReferenceBackend(), { relativeTolerance: 1e-9 });
 
 describe('reference gate trainer', () => {
   const model = createRandomModel({ seed: 4 });

@@ -102,11 +102,20 @@ export function describeGateTrainerConformance(
               labelPositions: golden.labelPositions,
               gates,
             });
-            const scale = Math.max(Math.abs(goldenCase.distillLoss), 1e-12);
-            expect(
-              Math.abs(result.distillationLoss - goldenCase.distillLoss) / scale,
-              `loss ${result.distillationLoss} vs ${goldenCase.distillLoss}`,
-            ).toBeLessThanOrEqual(goldenCase.distillLoss === 0 ? 0 : tolerance);
+            if (goldenCase.distillLoss === 0) {
+              // Student = teacher: float64 gives exactly 0; a GPU's GEMMs may pick another summation
+              // order for the two passes and leave float32 noise (about 1e-15), never a real mismatch
+              // (the other cases' losses are about 0.1).
+              expect(
+                Math.abs(result.distillationLoss),
+                `loss ${result.distillationLoss} vs 0`,
+              ).toBeLessThanOrEqual(tolerance === 0 ? 0 : 1e-9);
+            } else {
+              expect(
+                Math.abs(result.distillationLoss - goldenCase.distillLoss) / Math.abs(goldenCase.distillLoss),
+                `loss ${result.distillationLoss} vs ${goldenCase.distillLoss}`,
+              ).toBeLessThanOrEqual(tolerance);
+            }
             const reg = regulariserGradient(gates, goldens.regWeight);
             const expected = goldenCase.gradient.flat();
             const got = Array.from(result.gradient, (g, i) => g + reg[i]!);
