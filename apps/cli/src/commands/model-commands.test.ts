@@ -155,11 +155,38 @@ describe('duo demo', () => {
       const run = await runCli('demo', '--lengths', '300', '--depths', '0,100', '--out', out);
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(/full +100\.0%/);
-      expect(run.stdout).toMatch(/streaming +\d/);
-      expect(run.stdout).toContain('No trained DuoAttention pattern');
-      expect(await readdir(out)).toContain('niah-streaming.png');
+      // The needle at depth 0 is outside the streaming window: streaming heads lose it, the trained
+      // pattern's retrieval heads keep it; the random control is printed beside them.
+      expect(run.stdout).toMatch(/streaming +50\.0%/);
+      expect(run.stdout).toMatch(/duo +100\.0%/);
+      expect(run.stdout).toMatch(/random +\d/);
+      expect(run.stdout).toContain('6 of 24 KV heads retrieval (sparsity 0.75)');
+      expect(run.stdout).not.toContain('No trained DuoAttention pattern');
+      expect(await readdir(out)).toEqual(
+        expect.arrayContaining(['niah-streaming.png', 'niah-duo.png', 'niah-random.png']),
+      );
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+  it('says how to make the pattern when the toy model has none, and runs the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'duo-cli-demo-model-'));
+    const previous = process.env.DUO_DEFAULT_MODEL;
+    try {
+      const toy = defaultModelDirectory();
+      for (const file of await readdir(toy, { withFileTypes: true })) {
+        if (file.isFile()) await copyFile(join(toy, file.name), join(dir, file.name));
+      }
+      process.env.DUO_DEFAULT_MODEL = dir;
+      const run = await runCli('demo', '--lengths', '300', '--depths', '100', '--out', join(dir, 'out'));
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain(`No trained DuoAttention pattern at ${join(dir, 'pattern')}`);
+      expect(run.stdout).toMatch(/streaming +\d/);
+      expect(run.stdout).not.toMatch(/^(duo|random) /m);
+    } finally {
+      if (previous === undefined) delete process.env.DUO_DEFAULT_MODEL;
+      else process.env.DUO_DEFAULT_MODEL = previous;
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

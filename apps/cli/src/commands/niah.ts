@@ -3,7 +3,13 @@
 // exact match; classic needles (no {value}) are scored by ROUGE-1 recall, like the original.
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { planMemory, weightDtypeFromConfig, writeFileAtomic, writeFilesAtomically } from '@duo-attn/core';
+import {
+  type KvCachePolicy,
+  planMemory,
+  weightDtypeFromConfig,
+  writeFileAtomic,
+  writeFilesAtomically,
+} from '@duo-attn/core';
 import {
   type HaystackSource,
   type NeedleCell,
@@ -75,11 +81,22 @@ export async function runNiah(argv: readonly string[], io: CliIo, signal?: Abort
   else io.stdout(result.text);
 }
 
-/** Runs the NIAH grid described by parsed options; shared by `duo niah` and `duo demo`. */
+/** A policy a NIAH run compares: from the options, or passed in (`duo demo`'s random-heads control). */
+export interface NiahPolicy {
+  readonly name: string;
+  readonly policy: KvCachePolicy;
+  readonly description: string;
+}
+
+/**
+ * Runs the NIAH grid described by parsed options, then `extraPolicies` on the same prompts; shared by
+ * `duo niah` and `duo demo`.
+ */
 export async function niah(
   values: Record<string, unknown>,
   io: CliIo,
   signal?: AbortSignal,
+  extraPolicies: readonly NiahPolicy[] = [],
 ): Promise<{ json: Record<string, unknown>; text: string; policies: NiahPolicyResult[] }> {
   const args = { values: values as never, positionals: [] };
   const lengthsText = stringOption(args, 'lengths');
@@ -115,7 +132,7 @@ export async function niah(
       `--lengths ${tooLong.join(',')} exceed the model's context of ${capacity} tokens (max_position_embeddings)`,
     );
   }
-  const policies = await policiesFromArgs(args, model.config);
+  const policies: NiahPolicy[] = [...(await policiesFromArgs(args, model.config)), ...extraPolicies];
   const grid = prepareNeedleGrid(tokenizer, {
     lengths,
     depths,

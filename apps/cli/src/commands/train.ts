@@ -200,10 +200,14 @@ export async function runTrain(argv: readonly string[], io: CliIo, signal?: Abor
     padToMultipleOf16: args.values.pad16 === true,
   });
   if (maxLengthOption !== undefined && maxLengthOption > maxPositionEmbeddings) {
-    throw new UsageError(`--max-length ${maxLengthOption} exceeds the model's context of ${maxPositionEmbeddings}`);
+    throw new UsageError(
+      `--max-length ${maxLengthOption} exceeds the model's context of ${maxPositionEmbeddings}`,
+    );
   }
   if (maxContext > maxPositionEmbeddings) {
-    throw new UsageError(`--max-context ${maxContext} exceeds the model's context of ${maxPositionEmbeddings}`);
+    throw new UsageError(
+      `--max-context ${maxContext} exceeds the model's context of ${maxPositionEmbeddings}`,
+    );
   }
   // The longest grid point must keep some haystack once needles and tail are in.
   dataset.sample(dataset.size - 1, createRng(seed));
@@ -283,7 +287,8 @@ export async function runTrain(argv: readonly string[], io: CliIo, signal?: Abor
     );
   }
   const pattern = await writeTrainedPattern(out, result.state.gates, numLayers, numKvHeads, {
-    modelName: model.directory,
+    // The bundled model by name, so a pattern trained on it reads the same on every machine.
+    modelName: isToy ? 'toy-retrieval' : model.directory,
     dataset: haystackDir ?? 'generated',
     sinkSize,
     recentSize,
