@@ -46,3 +46,4 @@ export {
   validateModelSource,
   validateModelWeights,
 } from './validate-model.js';
+export { policyForBackend } from './policy-for-backend.js';

@@ -24,3 +24,10 @@ export {
 } from './sampling.js';
 export type { StopStringStep } from './stop-strings.js';
 export { StopStringMatcher } from './stop-strings.js';
+export type { GenerationDefaults } from './generation-defaults.js';
+export {
+  DEFAULT_MAX_NEW_TOKENS,
+  endOfSequenceIds,
+  generationDefaults,
+  TRANSFORMERS_DEFAULT_TOP_K,
+} from './generation-defaults.js';
