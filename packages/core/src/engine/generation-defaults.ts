@@ -1,8 +1,9 @@
 // What a model directory says about decoding: the ids that end generation and the author's
 // sampling defaults (generation_config.json), read the way transformers' generate() reads them, so
 // every caller (library, CLI, server) stops and samples alike without repeating the rules.
-import type { LoadedModel } from '../model/load-model.js';
+
 import type { GenerationConfig } from '../model/generation-config.js';
+import type { LoadedModel } from '../model/load-model.js';
 import type { SamplingOptions } from './sampling.js';
 
 /** transformers' GenerationConfig default for `top_k` when sampling and the file gives none. */
