@@ -53,7 +53,10 @@ export class ChatSession {
     return this.stream(text, options).collect();
   }
 
-  /** Like {@link prompt}, streaming the reply's tokens as they are generated. */
+  /**
+   * Like {@link prompt}, streaming the reply's tokens as they are generated. The turn is rendered
+   * and queued when iteration starts, so turns run in the order their streams are first read.
+   */
   stream(text: string, options: GenerationOptions = {}): GenerationStream {
     if (typeof text !== 'string')
       throw new LlmOptionError(`a chat message must be a string, got ${typeof text}`);
