@@ -3,8 +3,8 @@
 // example and a generation through the entry point on the bundled toy model. Slow (an npm install
 // of onnxruntime-node); it skips, saying so, only where npm itself is missing.
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,9 @@ const INSTALL_ENV = {
 function run(command: string, args: string[], cwd: string): string {
   const result = spawnSync(command, args, { cwd, env: INSTALL_ENV, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} (in ${cwd}) exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(' ')} (in ${cwd}) exited ${result.status}:\n${result.stdout}\n${result.stderr}`,
+    );
   }
   return `${result.stdout}\n${result.stderr}`;
 }
@@ -49,7 +51,9 @@ describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
     for (const name of PACKAGES) {
       const dir = join(repo, 'packages', name);
       if (!existsSync(join(dir, 'dist', 'index.js'))) {
-        throw new Error(`packages/${name}/dist is missing: build first (turbo run build --filter=@duo-attn/llm...)`);
+        throw new Error(
+          `packages/${name}/dist is missing: build first (turbo run build --filter=@duo-attn/llm...)`,
+        );
       }
       const before = new Set(await readdir(packed));
       // pnpm pack rewrites workspace:^ ranges into the versions npm can resolve.
@@ -66,15 +70,30 @@ describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
   async function project(name: string): Promise<string> {
     const dir = join(root, name);
     await mkdir(dir);
-    await writeFile(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+    // npm >= 11.19 runs a dependency's install script only when allowScripts names it (older npm
+    // runs it anyway), as the kernels-cuda README tells users to do.
+    const manifest = {
+      name,
+      private: true,
+      type: 'module',
+      allowScripts: { '@duo-attn/kernels-cuda': true },
+    };
+    await writeFile(join(dir, 'package.json'), JSON.stringify(manifest));
     return dir;
   }
 
   it('@duo-attn/llm with the cuda package: the README example and a generation on the toy model', async () => {
     const dir = await project('app');
-    const log = run('npm', ['install', ...PACKAGES.map((name) => tarballs[name]!)], dir);
+    // --foreground-scripts shows the install scripts' output.
+    const log = run(
+      'npm',
+      ['install', '--foreground-scripts', ...PACKAGES.map((name) => tarballs[name]!)],
+      dir,
+    );
     // The cuda package's install script ran and said why it built nothing.
     expect(log).toMatch(/\[@duo-attn\/kernels-cuda\] native addon not built: DUO_KERNELS_CUDA_SKIP_BUILD=1/);
+    const status = join(dir, 'node_modules/@duo-attn/kernels-cuda/build/native-build-status.json');
+    expect(JSON.parse(await readFile(status, 'utf8'))).toMatchObject({ built: false });
     const manifest = JSON.parse(await readFile(join(dir, 'node_modules/@duo-attn/llm/package.json'), 'utf8'));
     expect(manifest.dependencies['@duo-attn/core']).not.toMatch(/workspace/);
 
@@ -97,7 +116,12 @@ console.log(JSON.stringify({ backend: model.backendName, text: result.text, fini
 `,
     );
     const output = run(process.execPath, ['chat.mjs', TOY, HAYSTACK + question('frozen harbor')], dir);
-    const report = JSON.parse(output.trim().split('\n').find((line) => line.startsWith('{'))!);
+    const report = JSON.parse(
+      output
+        .trim()
+        .split('\n')
+        .find((line) => line.startsWith('{'))!,
+    );
     expect(report).toMatchObject({
       backend: 'cpu',
       text: ANSWERS['frozen harbor'],
@@ -129,7 +153,12 @@ console.log(JSON.stringify({ cpuError, tokens: result.tokens.length }));
 `,
     );
     const output = run(process.execPath, ['core.mjs', TOY], dir);
-    const report = JSON.parse(output.trim().split('\n').find((line) => line.startsWith('{'))!);
+    const report = JSON.parse(
+      output
+        .trim()
+        .split('\n')
+        .find((line) => line.startsWith('{'))!,
+    );
     expect(report.tokens).toBe(3);
     expect(report.cpuError).toMatch(/onnxruntime-node is not installed/);
   });
