@@ -14,6 +14,7 @@ import {
   type ModelSource,
   measureMatmulFloor,
   planMemory,
+  policyForBackend,
   policyFromMask,
   randomModelConfig,
   resolveBackend,
@@ -32,7 +33,6 @@ import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
-import { policyForBackend } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
 import { formatBenchTable } from './bench-table.js';
 
