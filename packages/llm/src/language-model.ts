@@ -297,8 +297,6 @@ export class LanguageModel implements AsyncDisposable {
       const prompt = buildPrompt();
       const executor = this.#executor;
       const cachedPrefixLength = this.#slot.reusableLength(owner, prompt, executor.length(SEQUENCE));
-      // Until the generation ends cleanly, the cache's content is not known.
-      this.#slot.forget();
       const signals = [
         stop,
         this.#lifetime.signal,
@@ -311,6 +309,9 @@ export class LanguageModel implements AsyncDisposable {
         ...(cachedPrefixLength > 0 ? { cachedPrefixLength } : {}),
         ...(this.tokenizer === undefined ? {} : { detokenizer: this.tokenizer }),
       });
+      // generate() checked every option before running anything, so a refused request keeps the
+      // cache's record; from here until the generation ends cleanly, its content is not known.
+      this.#slot.forget();
       const tokens: number[] = [];
       let result: GenerateResult;
       for (;;) {

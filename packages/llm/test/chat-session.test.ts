@@ -64,6 +64,15 @@ describe('a chat session under full attention', () => {
     expect(next.cachedPromptTokens).toBe(edited.promptTokens + edited.tokens.length - 1);
   });
 
+  it('a refused turn (bad option) changes neither the history nor the cache', async () => {
+    const chat = model.createChatSession({ systemPrompt: HAYSTACK });
+    const first = await chat.prompt(question('silver lantern'));
+    await expect(chat.prompt(question('frozen harbor'), { temperature: -1 })).rejects.toThrow(/temperature/);
+    expect(chat.history).toHaveLength(2);
+    const next = await chat.prompt(question('frozen harbor'));
+    expect(next.cachedPromptTokens).toBe(first.promptTokens + first.tokens.length - 1);
+  });
+
   it('sessions taking turns on one model each start over after the other used the cache', async () => {
     const a = model.createChatSession({ systemPrompt: HAYSTACK });
     const b = model.createChatSession({ systemPrompt: HAYSTACK });
