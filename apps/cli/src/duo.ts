@@ -1,6 +1,6 @@
 // The `duo` command: a thin composition of the duo-attn packages. Errors go to stderr with a
 // non-zero exit: 2 for a wrong invocation, 1 for everything else.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DuoError } from '@duo-attn/core';
 import { registerCudaBackend } from '@duo-attn/kernels-cuda';
@@ -36,6 +36,7 @@ Commands:
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
+  version    the version of the duo CLI (also: duo --version, duo -v)
 
 Run \`duo <command> --help\` for a command's options.
 `;
@@ -50,6 +51,14 @@ const COMMAND_USAGE: Record<string, string> = {
   pattern: PATTERN_USAGE,
   train: TRAIN_USAGE,
 };
+
+/** The CLI package's version (package.json sits one level above both src/ and dist/). */
+export function cliVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
 export async function main(
@@ -95,6 +104,11 @@ export async function main(
         return 0;
       case 'example':
         await runExample(rest, io);
+        return 0;
+      case 'version':
+      case '--version':
+      case '-v':
+        io.stdout(`${cliVersion()}\n`);
         return 0;
       case undefined:
       case 'help':

@@ -8,6 +8,7 @@ import {
   type LoadedModel,
   loadModel,
   loadTokenizer,
+  policyForBackend,
   resolveBackend,
   type Tokenizer,
   TokenizerError,
@@ -53,16 +54,6 @@ export async function openTokenizerIfPresent(args: ParsedArgs): Promise<Tokenize
     if (error instanceof TokenizerError && error.reason === 'missing-file') return undefined;
     throw error;
   }
-}
-
-/**
- * `policy` with the KV cache dtype `backend` keeps: the CLI's policies name no dtype of their own,
- * so each backend runs them with its native caches (fp32 on cpu/reference, bf16 on cuda).
- */
-export function policyForBackend(policy: KvCachePolicy, backend: Backend): KvCachePolicy {
-  const dtypes = backend.capabilities.kvCacheDtypes;
-  if (dtypes.includes(policy.cacheDtype) || dtypes[0] === undefined) return policy;
-  return { ...policy, cacheDtype: dtypes[0] };
 }
 
 /** Resolves `--backend` (or the best available one) and loads the model under `policy`. */

@@ -14,6 +14,7 @@ import {
   type ModelSource,
   measureMatmulFloor,
   planMemory,
+  policyForBackend,
   policyFromMask,
   randomModelConfig,
   resolveBackend,
@@ -32,12 +33,12 @@ import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
-import { policyForBackend } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
+import { formatBenchTable } from './bench-table.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
-         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR]
+         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR] [--json]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
          the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor, on
@@ -46,7 +47,10 @@ prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks si
 memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
 retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
-pattern. --out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
+pattern. Prints a table; --json prints the whole report (machine, date, command, every figure) as JSON.
+--out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}.
+Defaults: --contexts 1024,4096, --steps 8, --prompt-length 1024, --chunks 128,256,512,1024, --seed 0,
+--sink 64, --recent 256, --threads all cores (cpu backend).
 Backends: the best available by default (cuda when a GPU and the built addon are there, else cpu);
 --backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
 `;
@@ -76,6 +80,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       chunks: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      json: { type: 'boolean' },
     },
     BENCH_USAGE,
   );
@@ -249,7 +254,8 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     ]);
     io.stderr(`wrote ${out}: results.json and ${mode}.svg\n`);
   }
-  printJson(io, report);
+  if (args.values.json) printJson(io, report);
+  else io.stdout(formatBenchTable(mode, report));
 }
 
 /** Backends that can build a random-weight model on their own device (the cuda backend). */

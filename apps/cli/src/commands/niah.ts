@@ -38,6 +38,7 @@ same prompts: --policy full --policy streaming [--pattern DIR ...] (or --policy 
 generated text unless --haystack-dir names a folder of .txt files. Templates default to the bundled toy
 model's format; the model defaults to the bundled toy model. --out DIR writes results.json and a
 heatmap per policy (SVG and PNG).
+Defaults: --depths 0,25,50,75,100, --trials 1, --seed 0, --value-digits 7.
 
 ${POLICY_USAGE.replace('--policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)', '--policy full|streaming|duo repeatable; duo needs --pattern (default: full)')}`;
 

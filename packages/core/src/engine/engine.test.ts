@@ -468,6 +468,53 @@ describe('generate', () => {
     expect(fits.truncatedTokens).toBe(0);
   });
 
+  it("continues a sequence that holds the prompt's prefix: no reset, only the new ids are fed", async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const first = await collectGeneration(generate(executor, [0, 1], { greedy: true, maxNewTokens: 2 }));
+    // The last generated token is never fed: the cache holds the prompt and all but the last.
+    expect(executor.length(0)).toBe(3);
+    executor.calls.length = 0;
+    executor.resets.length = 0;
+    const prompt = [0, 1, first.tokens[0]!, first.tokens[1]!, 5];
+    const second = await collectGeneration(
+      generate(executor, prompt, {
+        greedy: true,
+        maxNewTokens: 1,
+        cachedPrefixLength: 3,
+        prefillChunkSize: 1,
+      }),
+    );
+    expect(executor.resets).toEqual([]);
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[first.tokens[1]!], [5]]);
+    expect(second).toMatchObject({ promptTokens: 5, cachedPromptTokens: 3, tokens: [1] });
+    // The same prompt from scratch gives the same token (the bigram executor has no streaming heads).
+    const fresh = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), prompt, { greedy: true, maxNewTokens: 1 }),
+    );
+    expect(fresh).toMatchObject({ tokens: [1], cachedPromptTokens: 0 });
+  });
+
+  it('refuses a cached prefix the sequence does not hold, or one that leaves nothing to feed', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    await collectGeneration(generate(executor, [0, 1], { greedy: true, maxNewTokens: 1 }));
+    expect(executor.length(0)).toBe(2);
+    expect(() => generate(executor, [0, 1, 2], { cachedPrefixLength: 1 })).toThrow(/holds 2 tokens/);
+    expect(() => generate(executor, [0, 1], { cachedPrefixLength: 2 })).toThrow(EngineInputError);
+    expect(() => generate(executor, [0, 1, 2], { cachedPrefixLength: -1 })).toThrow(EngineInputError);
+    // A prompt truncated to fit does not start with the cached ids any more: the cache is reset.
+    (executor.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings = 4;
+    const cut = await collectGeneration(
+      generate(executor, [0, 1, 2, 3, 4], {
+        greedy: true,
+        maxNewTokens: 1,
+        truncate: 'left',
+        cachedPrefixLength: 2,
+      }),
+    );
+    expect(cut).toMatchObject({ truncatedTokens: 2, cachedPromptTokens: 0 });
+    expect(executor.resets.length).toBe(2);
+  });
+
   it('validates its inputs with typed errors', () => {
     const executor = new BigramExecutor(PEAKED);
     expect(codeOf(() => generate(executor, []))).toBe('E_ENGINE_INPUT');

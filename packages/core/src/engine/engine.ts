@@ -32,8 +32,15 @@ export interface GenerateOptions extends SamplingOptions {
   prefillChunkSize?: number;
   /** Aborting ends generation promptly with finish reason 'aborted'; also passed to `forward`. */
   signal?: AbortSignal;
-  /** Executor sequence slot (default 0); it is reset first. */
+  /** Executor sequence slot (default 0); it is reset first unless `cachedPrefixLength` is given. */
   sequence?: number;
+  /**
+   * The sequence already holds the first this-many prompt ids (a previous turn's prompt and reply):
+   * it is not reset and only the rest of the prompt is prefilled. Must equal the sequence's length
+   * and be less than the prompt's length (the last prompt token must be fed to get logits). When
+   * the prompt has to be truncated the cache is not reused. Default 0: reset and prefill it all.
+   */
+  cachedPrefixLength?: number;
   /**
    * Positions the model may use, prompt and generated tokens together. Default: the model's
    * `maxPositionEmbeddings`. Raise it only to extrapolate on purpose (e.g. RoPE scaling).
@@ -72,6 +79,8 @@ export interface GenerateResult {
   finishReason: FinishReason;
   /** Tokens of the prompt as it was fed (after any truncation). */
   promptTokens: number;
+  /** Prompt tokens taken from the sequence's cache instead of being prefilled (see `cachedPrefixLength`). */
+  cachedPromptTokens: number;
   /** Prompt tokens dropped to fit the context (0 unless `truncate` is `'left'` or `'middle'`). */
   truncatedTokens: number;
   /**
@@ -207,6 +216,27 @@ export function generate(
     truncatedTokens = prompt.length - room;
     prompt = truncatePrompt(prompt, room, truncation);
   }
+  // A truncated prompt no longer starts with what the cache holds.
+  const cachedPrefixLength = truncatedTokens > 0 ? 0 : (options.cachedPrefixLength ?? 0);
+  if (cachedPrefixLength !== 0) {
+    if (
+      !(
+        Number.isSafeInteger(cachedPrefixLength) &&
+        cachedPrefixLength > 0 &&
+        cachedPrefixLength < prompt.length
+      )
+    ) {
+      throw new EngineInputError(
+        `cachedPrefixLength must be an integer in [0, ${prompt.length - 1}] (below the prompt's length), got ${String(cachedPrefixLength)}`,
+      );
+    }
+    const held = executor.length(sequence);
+    if (held !== cachedPrefixLength) {
+      throw new EngineInputError(
+        `cachedPrefixLength is ${cachedPrefixLength} but sequence ${sequence} holds ${held} tokens`,
+      );
+    }
+  }
   if (prompt.length + 1 > executor.maxTokens) {
     throw new CapacityError(
       `prompt of ${prompt.length} tokens plus 1 generated token exceeds the executor's maxTokens ` +
@@ -217,6 +247,7 @@ export function generate(
   const rng = createRng(seed);
   return run(executor, prompt, {
     truncatedTokens,
+    cachedPrefixLength,
     sampling,
     rng,
     maxNewTokens,
@@ -245,6 +276,7 @@ function truncatePrompt(prompt: readonly number[], room: number, how: 'left' | '
 
 interface RunSettings {
   truncatedTokens: number;
+  cachedPrefixLength: number;
   sampling: ReturnType<typeof resolveSamplingOptions>;
   rng: ReturnType<typeof createRng>;
   maxNewTokens: number;
@@ -271,6 +303,7 @@ async function* run(
     text,
     finishReason,
     promptTokens: prompt.length,
+    cachedPromptTokens: settings.cachedPrefixLength,
     truncatedTokens: settings.truncatedTokens,
     prefillMs,
     decodeMs,
@@ -314,7 +347,7 @@ async function* run(
     return id;
   };
 
-  executor.reset(sequence);
+  if (settings.cachedPrefixLength === 0) executor.reset(sequence);
   const decoder = settings.detokenizer?.createDecodeStream();
   const matcher = new StopStringMatcher(settings.stopStrings);
 
@@ -322,7 +355,7 @@ async function* run(
   // What the last call produced: logits to sample on the host, or the id the executor sampled.
   let logits: Float32Array | undefined;
   let sampled: number | undefined;
-  for (let start = 0; start < prompt.length; start += chunkSize) {
+  for (let start = settings.cachedPrefixLength; start < prompt.length; start += chunkSize) {
     const chunk = prompt.slice(start, start + chunkSize);
     let done: boolean;
     if (forwardSample !== undefined && start + chunkSize >= prompt.length) {
