@@ -1,6 +1,7 @@
 // The entry point: a model directory loaded onto a backend under a KV-cache policy, with its
 // tokenizer and decoding defaults, ready to generate, stream and chat. One object owns the
-// executor; generations take turns on its sequence; dispose() (or `await using`) frees it.
+// executor; each generation holds one of its sequences (maxSequences, default 1) for its run, and
+// generations beyond that wait; dispose() (or `await using`) frees it.
 import {
   type Backend,
   type ChatMessage,
@@ -29,10 +30,7 @@ import { engineOptions, type GenerationOptions } from './generation-options.js';
 import { GenerationStream } from './generation-stream.js';
 import { registerInstalledBackends } from './installed-backends.js';
 import { type PolicyOptions, resolvePolicy } from './resolve-policy.js';
-import { SequenceSlot } from './sequence-slot.js';
-
-/** The executor sequence every generation of a model runs on. */
-const SEQUENCE = 0;
+import { SequencePool } from './sequence-slot.js';
 
 /** Options of {@link loadLanguageModel}: where to run, under which policy, with how much context. */
 export interface LoadLanguageModelOptions extends PolicyOptions, StartOptions {}
@@ -63,6 +61,12 @@ interface StartOptions {
    * Default: `contextLength`. A generation that reaches it ends with finish reason 'capacity'.
    */
   readonly maxTokens?: number;
+  /**
+   * Sequences the executor holds, each with a KV cache of `maxTokens`: up to this many generations
+   * run at once (a server's concurrent requests), their forward passes interleaved on the backend;
+   * more wait for a free sequence in arrival order. Default 1.
+   */
+  readonly maxSequences?: number;
   /** Aborting stops loading with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -110,13 +114,14 @@ export async function createLanguageModel(
   const maxTokens = positiveInteger(options.maxTokens, 'maxTokens') ?? contextLength;
   if (maxTokens < 2)
     throw new LlmOptionError(`maxTokens must be >= 2 (a prompt token and a generated one), got ${maxTokens}`);
+  const maxSequences = positiveInteger(options.maxSequences, 'maxSequences') ?? 1;
   await registerInstalledBackends();
   const backend = await resolveBackend(options.backend);
   const policy = policyForBackend(
     options.policy ?? fullPolicy({ numLayers: model.config.numLayers, numKvHeads: model.config.numKvHeads }),
     backend,
   );
-  const executor = await backend.load(model, policy, { maxTokens });
+  const executor = await backend.load(model, policy, { maxTokens, maxSequences });
   if (options.signal?.aborted) {
     await executor.dispose();
     options.signal.throwIfAborted();
@@ -130,6 +135,7 @@ export async function createLanguageModel(
       options.policyDescription ??
       (options.policy === undefined ? 'full attention' : `${policy.kind} policy`),
     contextLength,
+    maxSequences,
   });
 }
 
@@ -148,15 +154,17 @@ export class LanguageModel implements AsyncDisposable {
   readonly policyDescription: string;
   /** Positions a prompt plus generated tokens may use. */
   readonly contextLength: number;
-  /** Tokens the KV cache holds. */
+  /** Tokens the KV cache of each sequence holds. */
   readonly maxTokens: number;
+  /** Generations that can run at once (the executor's sequences). */
+  readonly maxSequences: number;
   /** Sampling settings and token budget from generation_config.json, used where a generation sets none. */
   readonly defaults: GenerationDefaults;
   /** Ids that end generation (generation_config.json, config.json and the tokenizer together). */
   readonly endOfSequenceIds: readonly number[];
 
   readonly #executor: Executor;
-  readonly #slot = new SequenceSlot();
+  readonly #sequences: SequencePool;
   readonly #lifetime = new AbortController();
   #disposing: Promise<void> | undefined;
 
@@ -168,6 +176,7 @@ export class LanguageModel implements AsyncDisposable {
     tokenizer: Tokenizer | undefined;
     policyDescription: string;
     contextLength: number;
+    maxSequences: number;
   }) {
     this.directory = parts.model.directory;
     this.config = parts.model.config;
@@ -178,6 +187,8 @@ export class LanguageModel implements AsyncDisposable {
     this.policyDescription = parts.policyDescription;
     this.contextLength = parts.contextLength;
     this.maxTokens = parts.executor.maxTokens;
+    this.maxSequences = parts.maxSequences;
+    this.#sequences = new SequencePool(parts.maxSequences);
     this.defaults = generationDefaults(parts.model.generationConfig);
     this.endOfSequenceIds = endOfSequenceIds(parts.model, parts.tokenizer);
   }
@@ -237,6 +248,11 @@ export class LanguageModel implements AsyncDisposable {
     return this.#executor.memory();
   }
 
+  /** Generations running now (each holds a sequence) and generations waiting for one. */
+  load(): { readonly running: number; readonly waiting: number } {
+    return { running: this.#sequences.busy, waiting: this.#sequences.waiting };
+  }
+
   /** True once {@link dispose} was called. */
   get disposed(): boolean {
     return this.#disposing !== undefined;
@@ -249,9 +265,8 @@ export class LanguageModel implements AsyncDisposable {
   dispose(): Promise<void> {
     this.#disposing ??= (async () => {
       this.#lifetime.abort(new ModelDisposedError('generate'));
-      const release = await this.#slot.acquire();
+      const release = await this.#sequences.acquireAll();
       try {
-        this.#slot.forget();
         await this.#executor.dispose();
       } finally {
         release();
@@ -270,9 +285,10 @@ export class LanguageModel implements AsyncDisposable {
   }
 
   /**
-   * @internal A generation on the model's sequence for `owner` (a chat session; undefined: nobody,
-   * start from an empty cache). `prompt` runs once the sequence is free, so it can depend on the
-   * previous turn; `onEnd` runs with the result before the sequence is released.
+   * @internal A generation on one of the model's sequences for `owner` (a chat session, which gets
+   * its own sequence back when that is free; undefined: nobody, start from an empty cache).
+   * `prompt` runs once a sequence is held, so it can depend on the previous turn; `onEnd` runs with
+   * the result before the sequence is released.
    */
   _stream(
     owner: object | undefined,
@@ -291,12 +307,15 @@ export class LanguageModel implements AsyncDisposable {
     stop: AbortSignal,
     onEnd: ((result: GenerateResult) => void) | undefined,
   ): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
-    const release = await this.#slot.acquire();
+    const { slot, release } = await this.#sequences.acquire(owner);
+    const sequence = slot.sequence;
+    const executor = this.#executor;
+    let started = false;
+    let done = false;
     try {
       this.#checkLive('generate');
       const prompt = buildPrompt();
-      const executor = this.#executor;
-      const cachedPrefixLength = this.#slot.reusableLength(owner, prompt, executor.length(SEQUENCE));
+      const cachedPrefixLength = slot.reusableLength(owner, prompt, executor.length(sequence));
       const signals = [
         stop,
         this.#lifetime.signal,
@@ -304,14 +323,15 @@ export class LanguageModel implements AsyncDisposable {
       ];
       const iterator = generate(executor, prompt, {
         ...engineOptions(options, this.defaults, this.endOfSequenceIds, this.contextLength),
-        sequence: SEQUENCE,
+        sequence,
         signal: AbortSignal.any(signals),
         ...(cachedPrefixLength > 0 ? { cachedPrefixLength } : {}),
         ...(this.tokenizer === undefined ? {} : { detokenizer: this.tokenizer }),
       });
       // generate() checked every option before running anything, so a refused request keeps the
       // cache's record; from here until the generation ends cleanly, its content is not known.
-      this.#slot.forget();
+      slot.forget();
+      started = true;
       const tokens: number[] = [];
       let result: GenerateResult;
       for (;;) {
@@ -327,11 +347,18 @@ export class LanguageModel implements AsyncDisposable {
       // or all when an abort came after the last one was fed): as many as the sequence's length.
       // A truncated prompt's fed ids are not `prompt`, so that cache is never reused.
       if (result.truncatedTokens === 0) {
-        this.#slot.remember(owner, [...prompt, ...tokens].slice(0, executor.length(SEQUENCE)));
+        slot.remember(owner, [...prompt, ...tokens].slice(0, executor.length(sequence)));
       }
       onEnd?.(result);
+      done = true;
       return result;
     } finally {
+      // A cache nobody can reuse is freed now, so memory reports count only what serves someone
+      // (a generation that failed midway leaves a cache of unknown content: freed too).
+      if (started && (!done || slot.owner === undefined) && !this.disposed) {
+        slot.forget();
+        executor.reset(sequence);
+      }
       release();
     }
   }

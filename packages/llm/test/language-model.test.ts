@@ -185,3 +185,35 @@ describe("the model directory's generation_config.json and tokenizer", () => {
     expect((await model.generate(LANTERN)).text).toBe(ANSWERS['silver lantern']);
   });
 });
+
+describe('several sequences (maxSequences)', () => {
+  let model: LanguageModel;
+  beforeAll(async () => {
+    model = await loadLanguageModel(TOY, { maxSequences: 3 });
+  });
+  afterAll(() => model.dispose());
+
+  it('runs generations at once, each giving what it gives alone, and frees every cache after', async () => {
+    const alone = [await model.generate(LANTERN), await model.generate(HARBOR)];
+    expect(model.memory().kvBytesUsed).toBe(0);
+    const prompts = [LANTERN, HARBOR, LANTERN, HARBOR, LANTERN];
+    let peak = 0;
+    const streams = prompts.map(async (prompt) => {
+      const stream = model.stream(prompt);
+      for await (const _ of stream) peak = Math.max(peak, model.load().running);
+      return stream.result;
+    });
+    // Five generations on three sequences: three run, two wait for a free one.
+    await Promise.resolve();
+    const results = await Promise.all(streams);
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(3);
+    results.forEach((result, i) => expect(result.tokens).toEqual(alone[i % 2]!.tokens));
+    expect(model.load()).toEqual({ running: 0, waiting: 0 });
+    expect(model.memory().kvBytesUsed).toBe(0);
+  });
+
+  it('refuses a non-integer maxSequences', async () => {
+    await expect(loadLanguageModel(TOY, { maxSequences: 0 })).rejects.toThrow(LlmOptionError);
+  });
+});
