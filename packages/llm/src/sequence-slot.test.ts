@@ -8,8 +8,14 @@ describe('SequencePool', () => {
     const b = await pool.acquire();
     expect([a.slot.sequence, b.slot.sequence].sort()).toEqual([0, 1]);
     const order: number[] = [];
-    const c = pool.acquire().then((held) => (order.push(1), held));
-    const d = pool.acquire().then((held) => (order.push(2), held));
+    const c = pool.acquire().then((held) => {
+      order.push(1);
+      return held;
+    });
+    const d = pool.acquire().then((held) => {
+      order.push(2);
+      return held;
+    });
     expect(pool.waiting).toBe(2);
     b.release();
     b.release(); // a second release is harmless

@@ -85,7 +85,7 @@ export class SequencePool {
       const mine = owner === undefined ? -1 : this.#free.findIndex((slot) => slot.owner === owner);
       const nobody = this.#free.findIndex((slot) => slot.owner === undefined);
       // #free is in release order, so index 0 is the sequence used longest ago.
-      const index = mine >= 0 ? mine : nobody >= 0 ? nobody : 0;
+      const index = mine >= 0 ? mine : Math.max(nobody, 0);
       const [slot] = this.#free.splice(index, 1);
       return Promise.resolve(this.#hold(slot!));
     }
