@@ -223,24 +223,20 @@ export class LanguageModel implements AsyncDisposable {
    */
   createChatSession(options: ChatSessionOptions = {}): ChatSession {
     this.#checkLive('create a chat session');
-    const tokenizer = this.#requireTokenizer('chat');
-    if (!tokenizer.hasChatTemplate) {
-      // Rendering names the precise reason (no chat_template.jinja, no chat_template key...).
-      try {
-        tokenizer.applyChatTemplate([]);
-      } catch (error) {
-        if (error instanceof TokenizerError) {
-          throw new TokenizerError(
-            'no-chat-template',
-            `${this.directory} cannot be used for chat sessions: ${error.message}. ` +
-              'Plain text generation (model.generate, model.stream) still works.',
-            error.file === undefined ? { cause: error } : { file: error.file, cause: error },
-          );
-        }
-        throw error;
-      }
-    }
-    return new ChatSession(this, tokenizer, options);
+    return new ChatSession(this, this.#requireChatTemplate(), options);
+  }
+
+  /**
+   * Token ids of `messages` rendered by the model's chat template with the assistant's turn
+   * opened (the template places BOS and every other special token itself), as a stateless
+   * chat request (a server's) needs them.
+   *
+   * @throws TokenizerError (reason 'no-chat-template' or 'missing-file') when the model cannot chat.
+   */
+  encodeChat(messages: readonly ChatMessage[]): number[] {
+    const tokenizer = this.#requireChatTemplate();
+    const rendered = tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
+    return tokenizer.encode(rendered, { addSpecialTokens: false });
   }
 
   /** KV-cache and weight bytes of the executor. */
@@ -365,6 +361,28 @@ export class LanguageModel implements AsyncDisposable {
 
   #checkLive(what: string): void {
     if (this.#disposing !== undefined) throw new ModelDisposedError(what);
+  }
+
+  /** The tokenizer, when it has a chat template; else the precise reason as a TokenizerError. */
+  #requireChatTemplate(): Tokenizer {
+    const tokenizer = this.#requireTokenizer('chat');
+    if (!tokenizer.hasChatTemplate) {
+      // Rendering names the precise reason (no chat_template.jinja, no chat_template key...).
+      try {
+        tokenizer.applyChatTemplate([]);
+      } catch (error) {
+        if (error instanceof TokenizerError) {
+          throw new TokenizerError(
+            'no-chat-template',
+            `${this.directory} cannot be used for chat (sessions or messages): ${error.message}. ` +
+              'Plain text generation (model.generate, model.stream) still works.',
+            error.file === undefined ? { cause: error } : { file: error.file, cause: error },
+          );
+        }
+        throw error;
+      }
+    }
+    return tokenizer;
   }
 
   #requireTokenizer(what: string): Tokenizer {

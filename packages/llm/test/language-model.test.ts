@@ -180,7 +180,7 @@ describe("the model directory's generation_config.json and tokenizer", () => {
     expect(caught).toBeInstanceOf(TokenizerError);
     expect((caught as TokenizerError).reason).toBe('no-chat-template');
     expect(DuoError.isInstance(caught)).toBe(true);
-    expect((caught as Error).message).toMatch(/cannot be used for chat sessions: .*no chat template/);
+    expect((caught as Error).message).toMatch(/cannot be used for chat \(sessions or messages\): .*no chat template/);
     expect((caught as Error).message).toMatch(/model\.generate, model\.stream\) still works/);
     expect((await model.generate(LANTERN)).text).toBe(ANSWERS['silver lantern']);
   });
