@@ -14,6 +14,7 @@ import { INFO_USAGE, runInfo } from './commands/info.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
+import { runServe, SERVE_USAGE } from './commands/serve.js';
 import { runTrain, TRAIN_USAGE } from './commands/train.js';
 import { INTERRUPTED_EXIT_CODE, InterruptedError } from './interrupted.js';
 
@@ -32,6 +33,7 @@ Commands:
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
   bench      decode/prefill latency and KV memory per policy, any backend
+  serve      an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
@@ -50,6 +52,7 @@ const COMMAND_USAGE: Record<string, string> = {
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
   train: TRAIN_USAGE,
+  serve: SERVE_USAGE,
 };
 
 /** The CLI package's version (package.json sits one level above both src/ and dist/). */
@@ -98,6 +101,9 @@ export async function main(
         return 0;
       case 'train':
         await runTrain(rest, io, signal);
+        return 0;
+      case 'serve':
+        await runServe(rest, io, signal);
         return 0;
       case 'pattern':
         await runPatternCommand(rest, io);

@@ -135,9 +135,11 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
       );
     }
   });
+  // Streams write the raw response themselves and count themselves (with 499 when the client left).
+  const countedByHandler = new WeakSet<FastifyRequest>();
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unknown';
-    metrics.request(route, reply.statusCode);
+    if (countedByHandler.has(request)) return;
+    metrics.request(request.routeOptions.url ?? 'unknown', reply.statusCode);
   });
 
   app.get('/health', async (_request, reply) => {
@@ -211,7 +213,11 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
       try {
         ticket = await admission.acquire(kvBytesFor(ids.length + maxNewTokens), waiting);
       } catch (error) {
-        if (error instanceof ClientGoneError) return reply.hijack();
+        if (error instanceof ClientGoneError) {
+          countedByHandler.add(request);
+          metrics.request(request.routeOptions.url ?? 'unknown', 499);
+          return reply.hijack();
+        }
         if (error instanceof RequestTimeoutError) throw error.http();
         if (closing.signal.aborted && !(error instanceof OpenAiHttpError)) {
           throw new OpenAiHttpError(
@@ -243,6 +249,7 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
         return reply.send(completionResponse(kind, { id, created, model: modelId }, result, ids.length));
       }
       // Server-sent events, written by hand on the raw response (fastify steps aside).
+      countedByHandler.add(request);
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -261,7 +268,10 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
         }
         const result = await stream.result;
         if (result.finishReason === 'aborted') {
-          if (ended.signal.reason instanceof ClientGoneError) return;
+          if (ended.signal.reason instanceof ClientGoneError) {
+            metrics.request(request.routeOptions.url ?? 'unknown', 499);
+            return;
+          }
           send(abortedError(ended.signal, stopping.signal).body());
         } else {
           send(chunks.finish(result));
@@ -278,6 +288,10 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
         if (!raw.destroyed) send(failure.body());
       }
       if (!raw.destroyed) raw.end('data: [DONE]\n\n');
+      metrics.request(
+        request.routeOptions.url ?? 'unknown',
+        raw.destroyed && !raw.writableFinished ? 499 : 200,
+      );
       return;
     } catch (error) {
       noteBackendFailure(error);

@@ -4,4 +4,10 @@ export { Admission } from './admission.js';
 export type { DuoServer, ServerOptions } from './create-server.js';
 export { createServer } from './create-server.js';
 export { OpenAiHttpError } from './openai-error.js';
-export { type StartServerOptions, startServer } from './start-server.js';
+export {
+  SERVE_DEFAULTS,
+  SERVE_USAGE,
+  ServeUsageError,
+  type StartServerOptions,
+  startServer,
+} from './start-server.js';

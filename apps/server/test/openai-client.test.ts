@@ -134,6 +134,8 @@ describe('the server with the openai client', () => {
     });
     const metrics = await (await fetch(`${toy.url}/metrics`)).text();
     expect(metrics).toMatch(/duo_requests_total\{endpoint="\/v1\/completions",status="200"\} \d+/);
+    // Streamed requests count too (the chat stream above).
+    expect(metrics).toMatch(/duo_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} 2/);
     expect(metrics).toMatch(/duo_generated_tokens_total \d+/);
     expect(metrics).toMatch(/duo_kv_bytes_used\{head_class="retrieval"\} 0/);
   });
