@@ -1,4 +1,5 @@
-// @duo-attn/eval: evaluation of DuoAttention models: haystack text and needle-retrieval grids.
+// @duo-attn/eval: evaluation of DuoAttention models: haystack text, needle-retrieval grids, LongBench
+// (official metrics, prompts, resumable runs) and efficiency benchmarks.
 
 export type { DecodeBenchmarkOptions, DecodeMeasurement } from './bench/decode-benchmark.js';
 export { benchmarkDecode } from './bench/decode-benchmark.js';
@@ -11,6 +12,36 @@ export { HaystackError, readHaystackDirectory } from './haystack/haystack-direct
 export type { HaystackOptions } from './haystack/haystack-generator.js';
 export { generateHaystack, haystackParagraphs, PARAGRAPH_SEPARATOR } from './haystack/haystack-generator.js';
 export { writeHaystackCorpus } from './haystack/write-corpus.js';
+export type { LongBenchMetricName } from './longbench/longbench-datasets.js';
+export {
+  FIRST_LINE_DATASETS,
+  isLongBenchDataset,
+  LONGBENCH_DATASETS,
+  LONGBENCH_E_DATASETS,
+  LONGBENCH_METRICS,
+  UNTEMPLATED_DATASETS,
+} from './longbench/longbench-datasets.js';
+export { LongBenchDataError, LongBenchResumeError } from './longbench/longbench-errors.js';
+export type { LengthBucket } from './longbench/longbench-scoring.js';
+export {
+  bucketScores,
+  cleanPrediction,
+  datasetMetric,
+  lengthBucket,
+  metricScore,
+  PREDICTION_CUTS,
+  percentScore,
+  scoreSample,
+} from './longbench/longbench-scoring.js';
+export { jiebaCut } from './longbench/metrics/chinese-segmenter.js';
+export { classificationScore } from './longbench/metrics/classification.js';
+export { codeSimilarity, firstCodeLine, fuzzRatio } from './longbench/metrics/code-similarity.js';
+export { countScore, paragraphId, retrievalScore } from './longbench/metrics/number-match.js';
+export { normalizeAnswer, normalizeZhAnswer, qaF1, qaF1Zh, tokenF1 } from './longbench/metrics/qa-f1.js';
+export type { RougeLScore } from './longbench/metrics/rouge-l.js';
+export { rougeL } from './longbench/metrics/rouge-l.js';
+export type { SimilarityMatcher } from './longbench/metrics/sequence-matcher.js';
+export { similarityRatio } from './longbench/metrics/sequence-matcher.js';
 export type { NeedlePrompt, NeedlePromptParts } from './niah/needle-prompt.js';
 export { buildNeedlePrompt, NeedlePromptError } from './niah/needle-prompt.js';
 export type { NeedleMode, NeedleTemplates } from './niah/needle-templates.js';
