@@ -12,6 +12,8 @@ export { HaystackError, readHaystackDirectory } from './haystack/haystack-direct
 export type { HaystackOptions } from './haystack/haystack-generator.js';
 export { generateHaystack, haystackParagraphs, PARAGRAPH_SEPARATOR } from './haystack/haystack-generator.js';
 export { writeHaystackCorpus } from './haystack/write-corpus.js';
+export type { LongBenchFile, LongBenchSample } from './longbench/longbench-data.js';
+export { longBenchFileName, readLongBenchFile } from './longbench/longbench-data.js';
 export type { LongBenchMetricName } from './longbench/longbench-datasets.js';
 export {
   FIRST_LINE_DATASETS,
@@ -22,6 +24,12 @@ export {
   UNTEMPLATED_DATASETS,
 } from './longbench/longbench-datasets.js';
 export { LongBenchDataError, LongBenchResumeError } from './longbench/longbench-errors.js';
+export type { LongBenchPrompt, LongBenchPromptOptions } from './longbench/longbench-prompt.js';
+export { buildLongBenchPrompt } from './longbench/longbench-prompt.js';
+export type { LongBenchRecord, LongBenchSettings } from './longbench/longbench-results-file.js';
+export { LongBenchResultsFile, settingsPathOf } from './longbench/longbench-results-file.js';
+export type { LongBenchFileRun, LongBenchRunOptions } from './longbench/longbench-run.js';
+export { DEFAULT_STEPWISE_PROMPT_TAIL, runLongBenchFile } from './longbench/longbench-run.js';
 export type { LengthBucket } from './longbench/longbench-scoring.js';
 export {
   bucketScores,
@@ -33,6 +41,10 @@ export {
   percentScore,
   scoreSample,
 } from './longbench/longbench-scoring.js';
+export type { LongBenchScoreRow } from './longbench/longbench-summary.js';
+export { formatLongBenchMarkdown, scoreLongBenchRecords } from './longbench/longbench-summary.js';
+export type { LongBenchTables } from './longbench/longbench-tables.js';
+export { findLongBenchTables, readLongBenchTables } from './longbench/longbench-tables.js';
 export { jiebaCut } from './longbench/metrics/chinese-segmenter.js';
 export { classificationScore } from './longbench/metrics/classification.js';
 export { codeSimilarity, firstCodeLine, fuzzRatio } from './longbench/metrics/code-similarity.js';
@@ -42,6 +54,7 @@ export type { RougeLScore } from './longbench/metrics/rouge-l.js';
 export { rougeL } from './longbench/metrics/rouge-l.js';
 export type { SimilarityMatcher } from './longbench/metrics/sequence-matcher.js';
 export { similarityRatio } from './longbench/metrics/sequence-matcher.js';
+export { checkPromptTemplate, fillPromptTemplate, templateFields } from './longbench/prompt-template.js';
 export type { NeedlePrompt, NeedlePromptParts } from './niah/needle-prompt.js';
 export { buildNeedlePrompt, NeedlePromptError } from './niah/needle-prompt.js';
 export type { NeedleMode, NeedleTemplates } from './niah/needle-templates.js';
