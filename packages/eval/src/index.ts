@@ -55,6 +55,7 @@ export { rougeL } from './longbench/metrics/rouge-l.js';
 export type { SimilarityMatcher } from './longbench/metrics/sequence-matcher.js';
 export { similarityRatio } from './longbench/metrics/sequence-matcher.js';
 export { checkPromptTemplate, fillPromptTemplate, templateFields } from './longbench/prompt-template.js';
+export { writeToyLongBench } from './longbench/toy-longbench.js';
 export type { NeedlePrompt, NeedlePromptParts } from './niah/needle-prompt.js';
 export { buildNeedlePrompt, NeedlePromptError } from './niah/needle-prompt.js';
 export type { NeedleMode, NeedleTemplates } from './niah/needle-templates.js';

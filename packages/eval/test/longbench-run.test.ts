@@ -20,8 +20,8 @@ import {
   readLongBenchTables,
   runLongBenchFile,
   scoreLongBenchRecords,
+  writeToyLongBench,
 } from '../src/index.js';
-import { writeToyLongBench } from './longbench-toy.js';
 
 let root: string;
 let executor: Executor;

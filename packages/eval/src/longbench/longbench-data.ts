@@ -98,7 +98,9 @@ export async function readLongBenchFile(
   } catch (error) {
     const code = (error as { code?: string }).code;
     throw new LongBenchDataError(
-      code === 'ENOENT' ? `no data file ${path}` : `cannot read ${path}: ${(error as Error).message}`,
+      code === 'ENOENT'
+        ? `no data file ${path}`
+        : `cannot read ${path} (${code ?? (error as Error).message})`,
     );
   }
   const samples: LongBenchSample[] = [];

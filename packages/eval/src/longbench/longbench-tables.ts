@@ -29,7 +29,10 @@ async function readObject(file: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new LongBenchDataError(`cannot read ${file}: ${(error as Error).message}`);
+    const code = (error as { code?: string }).code;
+    throw new LongBenchDataError(
+      code === 'ENOENT' ? `no ${file}` : `cannot read ${file} (${code ?? (error as Error).message})`,
+    );
   }
   let value: unknown;
   try {

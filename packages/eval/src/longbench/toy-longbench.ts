@@ -1,9 +1,9 @@
-// Small LongBench-format data and tables for tests on the bundled toy model. The toy answers only
-// "what is the secret code of the …" questions, so the contexts hide such a code: full attention can
-// answer them, which makes the pipeline's scores mean something even on a 6-layer model.
+// Small LongBench-format data and tables for the bundled toy model (tests, demos). The toy answers
+// only "what is the secret code of the …" questions, so the contexts hide such a code: full attention
+// can answer them, which makes the pipeline's scores mean something even on a 6-layer model.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateHaystack } from '../src/index.js';
+import { generateHaystack } from '../haystack/haystack-generator.js';
 
 /** A context of about `words` words with "The secret code of the {key} is {value}." in the middle. */
 function needleContext(key: string, value: string, words: number, seed: number): string {
@@ -67,16 +67,16 @@ export async function writeToyLongBench(
   );
   await writeFile(
     join(data, 'passage_count.jsonl'),
-    lines([sample('pc-1', 'green box', '7146', 21), sample('pc-2', 'tall tree', '5203', 22)]),
+    lines([sample('pc-1', 'green box', '7146093', 21), sample('pc-2', 'tall tree', '5203817', 22)]),
   );
   await writeFile(
     join(data, 'trec.jsonl'),
     lines([
-      sample('tr-1', 'small cup', '2468', 31, {
+      sample('tr-1', 'small cup', '2468135', 31, {
         answers: ['Number'],
         all_classes: ['Number', 'Location', 'Person'],
       }),
-      sample('tr-2', 'iron gate', '1357', 32, {
+      sample('tr-2', 'iron gate', '1357924', 32, {
         answers: ['Location'],
         all_classes: ['Number', 'Location', 'Person'],
       }),
@@ -85,15 +85,15 @@ export async function writeToyLongBench(
   await writeFile(
     join(data, 'lcc.jsonl'),
     lines([
-      sample('lc-1', 'code box', '8080', 41, { answers: ['    return 8080'] }),
-      sample('lc-2', 'port map', '4433', 42, { answers: ['port = 4433'] }),
+      sample('lc-1', 'code box', '8080123', 41, { answers: ['    return 8080123'] }),
+      sample('lc-2', 'port map', '4433210', 42, { answers: ['port = 4433210'] }),
     ]),
   );
   await writeFile(
     join(data, 'multifieldqa_zh.jsonl'),
     lines([
-      sample('zh-1', 'jade key', '6061', 51, { input: '蓝色的门的密码是什么？', answers: ['密码是6061'] }),
-      sample('zh-2', 'silk rope', '7072', 52, { answers: ['北京清华大学'] }),
+      sample('zh-1', 'jade key', '6061234', 51, { answers: ['密码是6061234'] }),
+      sample('zh-2', 'silk rope', '7072345', 52, { answers: ['北京清华大学'] }),
     ]),
   );
   await writeFile(
