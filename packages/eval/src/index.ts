@@ -28,8 +28,8 @@ export type { LongBenchPrompt, LongBenchPromptOptions } from './longbench/longbe
 export { buildLongBenchPrompt } from './longbench/longbench-prompt.js';
 export type { LongBenchRecord, LongBenchSettings } from './longbench/longbench-results-file.js';
 export { LongBenchResultsFile, settingsPathOf } from './longbench/longbench-results-file.js';
-export type { LongBenchFileRun, LongBenchRunOptions } from './longbench/longbench-run.js';
-export { DEFAULT_STEPWISE_PROMPT_TAIL, runLongBenchFile } from './longbench/longbench-run.js';
+export type { LongBenchFileRun, LongBenchPromptSettings, LongBenchRunOptions } from './longbench/longbench-run.js';
+export { DEFAULT_STEPWISE_PROMPT_TAIL, measureLongBenchPrompts, runLongBenchFile } from './longbench/longbench-run.js';
 export type { LengthBucket } from './longbench/longbench-scoring.js';
 export {
   bucketScores,

@@ -3,8 +3,7 @@
 // dataset), so an interrupted run resumes where it stopped; the result table comes at the end.
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { KvCachePolicy } from '@duo-attn/core';
-import { writeFilesAtomically } from '@duo-attn/core';
+import { type KvCachePolicy, resolveBackend, writeFilesAtomically } from '@duo-attn/core';
 import {
   DEFAULT_STEPWISE_PROMPT_TAIL,
   findLongBenchTables,
@@ -16,6 +15,7 @@ import {
   LongBenchResultsFile,
   type LongBenchScoreRow,
   longBenchFileName,
+  measureLongBenchPrompts,
   readLongBenchFile,
   readLongBenchTables,
   runLongBenchFile,
@@ -160,13 +160,59 @@ export async function longbench(
     return maxLength;
   };
   const maxLengths = new Map(datasets.map((dataset) => [dataset, maxLengthFor(dataset)]));
-  const maxTokens = Math.max(
-    ...datasets.map((dataset) => maxLengths.get(dataset)! + tables.maxNewTokens[dataset]!),
-  );
   const policies = await policiesFromArgs(args, model.config);
-  const samplesOf = (file: LongBenchFile) =>
-    limit === undefined ? file.samples : file.samples.slice(0, limit);
-  const total = policies.length * files.reduce((sum, file) => sum + samplesOf(file).length, 0);
+  const subsets = files.map((file) =>
+    limit === undefined ? file : { ...file, samples: file.samples.slice(0, limit) },
+  );
+  // Every prompt is built once now: a bad template fails before any generation, and the executor is
+  // sized by the longest real prompt plus its answer, not by the maximum length.
+  let maxTokens = 0;
+  let longestPrompt = 0;
+  for (const file of subsets) {
+    const lengths = measureLongBenchPrompts(tokenizer, file, {
+      promptTemplate: tables.prompts[file.dataset]!,
+      maxLength: maxLengths.get(file.dataset)!,
+      chatTemplate,
+    });
+    const longest = Math.max(...lengths);
+    longestPrompt = Math.max(longestPrompt, longest);
+    maxTokens = Math.max(maxTokens, longest + tables.maxNewTokens[file.dataset]!);
+  }
+  const samplesPerPolicy = subsets.reduce((sum, file) => sum + file.samples.length, 0);
+  const total = policies.length * samplesPerPolicy;
+  io.stderr(
+    `${subsets.length} ${subsets.length === 1 ? 'file' : 'files'}, ${samplesPerPolicy} samples, prompts up to ${longestPrompt} tokens, ${policies.length} ${policies.length === 1 ? 'policy' : 'policies'}\n`,
+  );
+
+  // Every results file is opened (and one of other settings refused) before any generation.
+  const backendName = (await resolveBackend(stringOption(args, 'backend'))).name;
+  const resultFiles = new Map<string, LongBenchResultsFile>();
+  for (const { name, policy, description } of policies) {
+    await prepareOutputDirectory(join(out, name));
+    for (const file of subsets) {
+      const fileName = longBenchFileName(file.dataset, longbenchE);
+      const settings = {
+        format: 'duo-longbench-results/1',
+        model: modelDir,
+        backend: backendName,
+        policy: description,
+        retrievalHeads: retrievalHeads(policy),
+        dataset: file.dataset,
+        longbenchE,
+        dataSha256: file.sha256,
+        promptTemplate: tables.prompts[file.dataset],
+        maxNewTokens: tables.maxNewTokens[file.dataset],
+        maxLength: maxLengths.get(file.dataset),
+        chatTemplate: chatTemplate && tokenizer.hasChatTemplate,
+        decodeTail,
+        prefillChunkSize: prefillChunkSize ?? null,
+      };
+      resultFiles.set(
+        `${name}/${fileName}`,
+        await LongBenchResultsFile.open(join(out, name, fileName), settings),
+      );
+    }
+  }
 
   const rows: LongBenchScoreRow[] = [];
   const progress = progressReporter(io, total);
@@ -180,35 +226,17 @@ export async function longbench(
     const { backend, executor } = await openExecutor(args, model, policy, maxTokens);
     io.stderr(`${backend.name} backend, ${description}\n`);
     try {
-      for (const file of files) {
+      for (const file of subsets) {
         const fileName = longBenchFileName(file.dataset, longbenchE);
-        const resultsPath = join(out, name, fileName);
-        await prepareOutputDirectory(join(out, name));
-        const settings = {
-          format: 'duo-longbench-results/1',
-          model: modelDir,
-          backend: backend.name,
-          policy: description,
-          retrievalHeads: retrievalHeads(policy),
-          dataset: file.dataset,
-          longbenchE,
-          dataSha256: file.sha256,
-          promptTemplate: tables.prompts[file.dataset],
-          maxNewTokens: tables.maxNewTokens[file.dataset],
-          maxLength: maxLengths.get(file.dataset),
-          chatTemplate: chatTemplate && tokenizer.hasChatTemplate,
-          decodeTail,
-          prefillChunkSize: prefillChunkSize ?? null,
-        };
-        const results = await LongBenchResultsFile.open(resultsPath, settings);
-        const samples = samplesOf(file);
-        const subset = { ...file, samples };
+        const results = resultFiles.get(`${name}/${fileName}`)!;
+        const resultsPath = results.path;
+        const samples = file.samples;
         const resumed = samples.filter((sample) => results.has(sample.id)).length;
         if (resumed > 0) {
           done += resumed;
           progress(done, `${name} ${fileName}: ${resumed} samples resumed from ${resultsPath}`);
         }
-        const run = await runLongBenchFile(executor, tokenizer, subset, results, {
+        const run = await runLongBenchFile(executor, tokenizer, file, results, {
           promptTemplate: tables.prompts[file.dataset]!,
           maxNewTokens: tables.maxNewTokens[file.dataset]!,
           maxLength: maxLengths.get(file.dataset)!,

@@ -43,6 +43,29 @@ export interface LongBenchFileRun {
   readonly interrupted: boolean;
 }
 
+/** What {@link measureLongBenchPrompts} needs: the prompt options of {@link LongBenchRunOptions}. */
+export type LongBenchPromptSettings = Pick<LongBenchRunOptions, 'promptTemplate' | 'maxLength' | 'chatTemplate'>;
+
+/**
+ * The token count of each sample's prompt (template, chat template, truncation), in file order.
+ * Run before any model work, it checks every prompt can be built and tells how many positions the
+ * executor needs (sizing it by the longest real prompt, not the maximum length, keeps a million-token
+ * model's caches from being allocated for LongBench's short prompts).
+ */
+export function measureLongBenchPrompts(
+  tokenizer: Tokenizer,
+  file: LongBenchFile,
+  options: LongBenchPromptSettings,
+): number[] {
+  return file.samples.map((sample) => {
+    const text = fillPromptTemplate(options.promptTemplate, sample.fields, `${file.path} (sample ${sample.id})`);
+    return buildLongBenchPrompt(tokenizer, file.dataset, text, {
+      maxLength: options.maxLength,
+      ...(options.chatTemplate !== undefined ? { chatTemplate: options.chatTemplate } : {}),
+    }).ids.length;
+  });
+}
+
 /**
  * Generates and scores every sample of `file` missing from `results`, in file order, writing each
  * as it finishes. Prompts are built before generation starts, so a bad template or field fails
