@@ -28,8 +28,16 @@ export type { LongBenchPrompt, LongBenchPromptOptions } from './longbench/longbe
 export { buildLongBenchPrompt } from './longbench/longbench-prompt.js';
 export type { LongBenchRecord, LongBenchSettings } from './longbench/longbench-results-file.js';
 export { LongBenchResultsFile, settingsPathOf } from './longbench/longbench-results-file.js';
-export type { LongBenchFileRun, LongBenchPromptSettings, LongBenchRunOptions } from './longbench/longbench-run.js';
-export { DEFAULT_STEPWISE_PROMPT_TAIL, measureLongBenchPrompts, runLongBenchFile } from './longbench/longbench-run.js';
+export type {
+  LongBenchFileRun,
+  LongBenchPromptSettings,
+  LongBenchRunOptions,
+} from './longbench/longbench-run.js';
+export {
+  DEFAULT_STEPWISE_PROMPT_TAIL,
+  measureLongBenchPrompts,
+  runLongBenchFile,
+} from './longbench/longbench-run.js';
 export type { LengthBucket } from './longbench/longbench-scoring.js';
 export {
   bucketScores,
@@ -49,6 +57,8 @@ export { jiebaCut } from './longbench/metrics/chinese-segmenter.js';
 export { classificationScore } from './longbench/metrics/classification.js';
 export { codeSimilarity, firstCodeLine, fuzzRatio } from './longbench/metrics/code-similarity.js';
 export { countScore, paragraphId, retrievalScore } from './longbench/metrics/number-match.js';
+export { numpyMean } from './longbench/metrics/numpy-mean.js';
+export { roundHalfEven, roundToDigits } from './longbench/metrics/python-round.js';
 export { normalizeAnswer, normalizeZhAnswer, qaF1, qaF1Zh, tokenF1 } from './longbench/metrics/qa-f1.js';
 export type { RougeLScore } from './longbench/metrics/rouge-l.js';
 export { rougeL } from './longbench/metrics/rouge-l.js';

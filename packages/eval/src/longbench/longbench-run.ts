@@ -44,7 +44,10 @@ export interface LongBenchFileRun {
 }
 
 /** What {@link measureLongBenchPrompts} needs: the prompt options of {@link LongBenchRunOptions}. */
-export type LongBenchPromptSettings = Pick<LongBenchRunOptions, 'promptTemplate' | 'maxLength' | 'chatTemplate'>;
+export type LongBenchPromptSettings = Pick<
+  LongBenchRunOptions,
+  'promptTemplate' | 'maxLength' | 'chatTemplate'
+>;
 
 /**
  * The token count of each sample's prompt (template, chat template, truncation), in file order.
@@ -58,7 +61,11 @@ export function measureLongBenchPrompts(
   options: LongBenchPromptSettings,
 ): number[] {
   return file.samples.map((sample) => {
-    const text = fillPromptTemplate(options.promptTemplate, sample.fields, `${file.path} (sample ${sample.id})`);
+    const text = fillPromptTemplate(
+      options.promptTemplate,
+      sample.fields,
+      `${file.path} (sample ${sample.id})`,
+    );
     return buildLongBenchPrompt(tokenizer, file.dataset, text, {
       maxLength: options.maxLength,
       ...(options.chatTemplate !== undefined ? { chatTemplate: options.chatTemplate } : {}),

@@ -6,6 +6,7 @@ import { jiebaCut } from './metrics/chinese-segmenter.js';
 import { classificationScore } from './metrics/classification.js';
 import { codeSimilarity } from './metrics/code-similarity.js';
 import { countScore, retrievalScore } from './metrics/number-match.js';
+import { numpyMean } from './metrics/numpy-mean.js';
 import { roundToDigits } from './metrics/python-round.js';
 import { pythonStrip } from './metrics/python-text.js';
 import { qaF1, qaF1Zh } from './metrics/qa-f1.js';
@@ -110,7 +111,10 @@ export function scoreSample(
   return best;
 }
 
-/** round(100 · mean, 2), as eval.py reports a score (NaN for no samples). */
+/**
+ * round(100 · Σ / n, 2) with the sum taken left to right, as eval.py's scorer reports a LongBench
+ * score (NaN for no samples).
+ */
 export function percentScore(scores: readonly number[]): number {
   if (scores.length === 0) return Number.NaN;
   let total = 0;
@@ -126,15 +130,19 @@ export function lengthBucket(length: number): LengthBucket {
   return length < 4000 ? '0-4k' : length < 8000 ? '4-8k' : '8k+';
 }
 
-/** Per-bucket percent scores of LongBench-E (NaN where a bucket has no sample, as in eval.py). */
+/**
+ * Per-bucket percent scores of LongBench-E: round(100 · np.mean(scores), 2), with numpy's pairwise
+ * summation as eval.py's scorer_e has it (NaN where a bucket has no sample, as there).
+ */
 export function bucketScores(
   samples: readonly { length: number; score: number }[],
 ): Record<LengthBucket, number> {
   const buckets: Record<LengthBucket, number[]> = { '0-4k': [], '4-8k': [], '8k+': [] };
   for (const sample of samples) buckets[lengthBucket(sample.length)].push(sample.score);
+  const percent = (scores: readonly number[]) => roundToDigits(100 * numpyMean(scores), 2);
   return {
-    '0-4k': percentScore(buckets['0-4k']),
-    '4-8k': percentScore(buckets['4-8k']),
-    '8k+': percentScore(buckets['8k+']),
+    '0-4k': percent(buckets['0-4k']),
+    '4-8k': percent(buckets['4-8k']),
+    '8k+': percent(buckets['8k+']),
   };
 }
