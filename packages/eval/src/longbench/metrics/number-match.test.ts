@@ -32,5 +32,6 @@ describe('countScore', () => {
     expect(countScore('There are 14 unique paragraphs', '14')).toBe(1);
     expect(countScore('14 of 20', '14')).toBe(0.5);
     expect(countScore('fourteen', '14')).toBe(0);
+    expect(countScore('', '14')).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { metricScore } from '../longbench-scoring.js';
 import { rougeL } from './rouge-l.js';
 
 /** The package's F for precision p and recall r. */
@@ -36,6 +37,12 @@ describe('rougeL (the rouge package, as LongBench calls it)', () => {
     expect(rougeL('x.y', 'x y').f).toBe(f(1, 1));
   });
 
+  it('compares Unicode words exactly (no lower-casing, no normalisation)', () => {
+    // {au, lait} of 3 distinct words on each side: "café" and "Café" differ.
+    expect(rougeL('café au lait', 'Café au lait').f).toBe(f(2 / 3, 2 / 3));
+    expect(rougeL('naïve 😀 words', 'naïve 😀 words').f).toBe(f(1, 1));
+  });
+
   it('scores an empty prediction, one of only periods, and an empty answer 0', () => {
     expect(rougeL('', 'the cat').f).toBe(0);
     expect(rougeL('...', 'the cat').f).toBe(0);
@@ -47,5 +54,13 @@ describe('rougeL (the rouge package, as LongBench calls it)', () => {
   it("scores long sentences (the original's recursive LCS passes Python's recursion limit there and scores 0; kept: the real score)", () => {
     const words = Array.from({ length: 600 }, (_, i) => `w${i}`).join(' ');
     expect(rougeL(words, words).f).toBe(f(1, 1));
+  });
+});
+
+describe('Chinese ROUGE-L (rouge_zh: jieba tokens joined by spaces)', () => {
+  it('is ROUGE-L over jieba words (hand-computed)', () => {
+    // "我 来到 北京 清华大学" vs "我 来到 北京": all 3 reference words found, 3 of 4 predicted.
+    expect(metricScore('rouge_zh', '我来到北京清华大学', '我来到北京')).toBe(f(0.75, 1));
+    expect(metricScore('rouge_zh', '', '我来到北京')).toBe(0);
   });
 });
