@@ -45,6 +45,8 @@ $DUO_SHARED_DIR/data/longbench, then a checkout's ../shared/data/longbench).
                        decoding simulation (default ${DEFAULT_STEPWISE_PROMPT_TAIL})
   --prefill-chunk N    prefill in chunks of N tokens (default: one call, as the original)
   --limit N            only the first N samples of each file
+  (the original's runs: --pattern DIR --sparsity 0.5 or 0.75 --sink 64 --recent 256; --pattern-seed
+  defaults to its seed 42)
   --out DIR            results (default longbench-results/<model folder name>): <policy>/<file>.jsonl,
                        one line per sample, resumed when run again with the same settings;
                        results.json and results.md at the end
