@@ -11,6 +11,7 @@ import { DEMO_USAGE, runDemo } from './commands/demo.js';
 import { runExample } from './commands/example.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
+import { LONGBENCH_USAGE, runLongBench } from './commands/longbench.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
@@ -32,6 +33,7 @@ Commands:
   generate   stream a completion under full, streaming-only or DuoAttention policies
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
+  longbench  LongBench / LongBench-E with the official metrics, resumable, per policy
   bench      decode/prefill latency and KV memory per policy, any backend
   serve      an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
@@ -48,6 +50,7 @@ const COMMAND_USAGE: Record<string, string> = {
   generate: GENERATE_USAGE,
   score: SCORE_USAGE,
   niah: NIAH_USAGE,
+  longbench: LONGBENCH_USAGE,
   bench: BENCH_USAGE,
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
@@ -92,6 +95,9 @@ export async function main(
         return 0;
       case 'niah':
         await runNiah(rest, io, signal);
+        return 0;
+      case 'longbench':
+        await runLongBench(rest, io, signal);
         return 0;
       case 'demo':
         await runDemo(rest, io, signal);

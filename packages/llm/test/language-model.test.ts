@@ -180,7 +180,9 @@ describe("the model directory's generation_config.json and tokenizer", () => {
     expect(caught).toBeInstanceOf(TokenizerError);
     expect((caught as TokenizerError).reason).toBe('no-chat-template');
     expect(DuoError.isInstance(caught)).toBe(true);
-    expect((caught as Error).message).toMatch(/cannot be used for chat \(sessions or messages\): .*no chat template/);
+    expect((caught as Error).message).toMatch(
+      /cannot be used for chat \(sessions or messages\): .*no chat template/,
+    );
     expect((caught as Error).message).toMatch(/model\.generate, model\.stream\) still works/);
     expect((await model.generate(LANTERN)).text).toBe(ANSWERS['silver lantern']);
   });
@@ -204,11 +206,10 @@ describe('several sequences (maxSequences)', () => {
       return stream.result;
     });
     // Five generations on three sequences: three run, two wait for a free one.
-    await Promise.resolve();
     const results = await Promise.all(streams);
     expect(peak).toBeGreaterThan(1);
     expect(peak).toBeLessThanOrEqual(3);
-    results.forEach((result, i) => expect(result.tokens).toEqual(alone[i % 2]!.tokens));
+    for (const [i, result] of results.entries()) expect(result.tokens).toEqual(alone[i % 2]!.tokens);
     expect(model.load()).toEqual({ running: 0, waiting: 0 });
     expect(model.memory().kvBytesUsed).toBe(0);
   });

@@ -268,6 +268,38 @@ describe('generate', () => {
     expect(result.decodeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('feeds the last stepwisePromptTail prompt tokens one per call, after the chunked prefill', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const tailed = await collectGeneration(
+      generate(executor, [0, 1, 2, 3, 4, 1, 2], {
+        greedy: true,
+        maxNewTokens: 2,
+        prefillChunkSize: 2,
+        stepwisePromptTail: 3,
+      }),
+    );
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[0, 1], [2, 3], [4], [1], [2], [3]]);
+    // The same answer as one prefill: only how the prompt is fed changes.
+    const plain = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), [0, 1, 2, 3, 4, 1, 2], { greedy: true, maxNewTokens: 2 }),
+    );
+    expect(tailed.tokens).toEqual(plain.tokens);
+    expect(tailed.promptTokens).toBe(7);
+    // A tail as long as the prompt still prefills its first token; an empty tail changes nothing.
+    const short = new BigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(short, [0, 1, 2], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 50 }),
+    );
+    expect(short.calls.map((call) => call.tokens)).toEqual([[0], [1], [2]]);
+    const none = new BigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(none, [0, 1, 2], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 0 }),
+    );
+    expect(none.calls.map((call) => call.tokens)).toEqual([[0, 1, 2]]);
+    expect(() => generate(none, [0], { stepwisePromptTail: -1 })).toThrow(EngineInputError);
+    expect(() => generate(none, [0], { stepwisePromptTail: 1.5 })).toThrow(/stepwisePromptTail/);
+  });
+
   it('feeds the whole prompt in one call by default', async () => {
     const executor = new BigramExecutor(PEAKED);
     await collectGeneration(generate(executor, [0, 1, 2], { greedy: true, maxNewTokens: 1 }));
@@ -626,6 +658,13 @@ describe('generate with an executor that samples on its device (forwardSample)',
     expect(result.tokens).toEqual([3, 4, 5]);
     expect(result.prefillMs).toBeGreaterThanOrEqual(0);
     expect(result.decodeMs).toBeGreaterThanOrEqual(0);
+    // With a stepwise tail the last one-token prompt call samples.
+    const tailed = new SamplingBigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(tailed, [0, 1, 2, 3], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 2 }),
+    );
+    expect(tailed.methods).toEqual(['forward', 'forward', 'forwardSample']);
+    expect(tailed.calls.map((call) => call.tokens)).toEqual([[0, 1], [2], [3]]);
     // A one-chunk prompt samples in its only call; greedy requests carry no draw and no ids.
     const single = new SamplingBigramExecutor(PEAKED);
     await collectGeneration(generate(single, [0], { greedy: true, maxNewTokens: 2 }));

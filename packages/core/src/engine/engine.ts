@@ -30,6 +30,14 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** The prompt is fed in chunks of this many tokens. Default: the whole prompt in one call. */
   prefillChunkSize?: number;
+  /**
+   * The prompt's last this many tokens are fed one per forward call, as decode steps, after the rest
+   * is prefilled (at least one token is always prefilled, so it is capped at prompt length − 1).
+   * LongBench's `decoding_simulation_length` (50 in the original): streaming heads then read the
+   * question through their sink + recent window even when the prompt fits one prefill chunk.
+   * Default 0.
+   */
+  stepwisePromptTail?: number;
   /** Aborting ends generation promptly with finish reason 'aborted'; also passed to `forward`. */
   signal?: AbortSignal;
   /** Executor sequence slot (default 0); it is reset first unless `cachedPrefixLength` is given. */
@@ -185,6 +193,10 @@ export function generate(
   checkSequence(sequence);
   const chunkSize = options.prefillChunkSize ?? promptIds.length;
   if (options.prefillChunkSize !== undefined) checkPositiveInteger(chunkSize, 'prefillChunkSize');
+  const stepwiseTail = options.stepwisePromptTail ?? 0;
+  if (!(Number.isSafeInteger(stepwiseTail) && stepwiseTail >= 0)) {
+    throw new EngineInputError(`stepwisePromptTail must be an integer >= 0, got ${String(stepwiseTail)}`);
+  }
   checkIds(promptIds, vocabSize, 'prompt');
   const stopTokenIds = options.stopTokenIds ?? [];
   stopTokenIds.forEach((id, i) => {
@@ -252,7 +264,7 @@ export function generate(
     rng,
     maxNewTokens,
     sequence,
-    chunkSize,
+    chunks: promptChunks(cachedPrefixLength, prompt.length, chunkSize, stepwiseTail),
     stopTokens: new Set(stopTokenIds),
     stopStrings,
     signal: options.signal,
@@ -265,6 +277,21 @@ function resolveContextLength(executor: Executor, requested: number | undefined)
   if (requested === undefined) return executor.config.maxPositionEmbeddings;
   checkPositiveInteger(requested, 'contextLength');
   return requested;
+}
+
+/**
+ * [start, end) ranges the prompt is fed in after the `from` ids the cache holds: chunks of
+ * `chunkSize` over all but the last `tail` tokens (capped so one token is prefilled), then one
+ * range per tail token.
+ */
+function promptChunks(from: number, length: number, chunkSize: number, tail: number): [number, number][] {
+  const prefillEnd = Math.max(from + 1, length - tail);
+  const chunks: [number, number][] = [];
+  for (let start = from; start < prefillEnd; start += chunkSize) {
+    chunks.push([start, Math.min(start + chunkSize, prefillEnd)]);
+  }
+  for (let position = prefillEnd; position < length; position++) chunks.push([position, position + 1]);
+  return chunks;
 }
 
 /** The prompt cut to `room` tokens: its last ones (`left`), or its first and last halves (`middle`). */
@@ -281,7 +308,8 @@ interface RunSettings {
   rng: ReturnType<typeof createRng>;
   maxNewTokens: number;
   sequence: number;
-  chunkSize: number;
+  /** [start, end) ranges of the prompt, one forward call each. */
+  chunks: readonly (readonly [number, number])[];
   stopTokens: ReadonlySet<number>;
   stopStrings: readonly string[];
   signal: AbortSignal | undefined;
@@ -293,7 +321,7 @@ async function* run(
   prompt: readonly number[],
   settings: RunSettings,
 ): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
-  const { sampling, rng, maxNewTokens, sequence, chunkSize, stopTokens, signal } = settings;
+  const { sampling, rng, maxNewTokens, sequence, chunks, stopTokens, signal } = settings;
   const tokens: number[] = [];
   let text = '';
   let prefillMs = 0;
@@ -355,10 +383,10 @@ async function* run(
   // What the last call produced: logits to sample on the host, or the id the executor sampled.
   let logits: Float32Array | undefined;
   let sampled: number | undefined;
-  for (let start = settings.cachedPrefixLength; start < prompt.length; start += chunkSize) {
-    const chunk = prompt.slice(start, start + chunkSize);
+  for (const [start, end] of chunks) {
+    const chunk = prompt.slice(start, end);
     let done: boolean;
-    if (forwardSample !== undefined && start + chunkSize >= prompt.length) {
+    if (forwardSample !== undefined && end === prompt.length) {
       sampled = await forwardSampled(chunk);
       done = sampled !== undefined;
     } else {
