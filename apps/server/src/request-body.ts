@@ -118,12 +118,15 @@ function common(
       ) ?? false;
   }
   const stop = stopField(b.stop);
+  // vLLM's extension, for benchmarks that need a fixed number of tokens.
+  const ignoreEos = booleanField(b, 'ignore_eos') ?? false;
   // temperature 0 is greedy decoding; unset fields follow the model's generation_config.json.
   const options: CompletionRequest['options'] = {
     ...(temperature === 0 ? { greedy: true } : temperature !== undefined ? { temperature } : {}),
     ...(topP !== undefined && topP !== 1 ? { topP } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(stop.length > 0 ? { stopStrings: stop } : {}),
+    ...(ignoreEos ? { ignoreEos } : {}),
   };
   return {
     model: b.model as string | undefined,

@@ -306,3 +306,24 @@ describe('timeouts and shutdown', () => {
     }
   });
 });
+
+describe('ignore_eos', () => {
+  it('generates exactly max_tokens past the end-of-sequence token (for benchmarks)', async () => {
+    const toy = await startToyServer(TOY, { maxSequences: 1 });
+    try {
+      const response = await fetch(`${toy.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: LANTERN, max_tokens: 20, temperature: 0, ignore_eos: true }),
+      });
+      const body = (await response.json()) as {
+        choices: { finish_reason: string }[];
+        usage: { completion_tokens: number };
+      };
+      expect(body.usage.completion_tokens).toBe(20);
+      expect(body.choices[0]!.finish_reason).toBe('length');
+    } finally {
+      await toy.close();
+    }
+  });
+});
