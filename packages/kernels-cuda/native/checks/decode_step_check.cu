@@ -13,7 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "check_registry.h"
+#include "checks/check_registry.h"
+#include "checks/llama3_8b_shape.h"
 #include "host/copy_bandwidth.h"
 #include "host/cuda_model.h"
 
@@ -29,14 +30,7 @@ struct StepCase {
 };
 
 void BenchmarkDecodeStep(Reporter& reporter, const StepCase& c, double bandwidth, bool profile) {
-  duo::ModelShape shape;
-  shape.num_layers = 32;
-  shape.hidden = 4096;
-  shape.num_q_heads = 32;
-  shape.num_kv_heads = 8;
-  shape.head_dim = 128;
-  shape.intermediate = 14336;
-  shape.vocab = 128256;
+  const duo::ModelShape shape = duo::checks::Llama3_8bShape();
   duo::PolicyShape policy;
   const int fr = static_cast<int>(c.retrieval_fraction * shape.num_kv_heads + 0.5);
   policy.retrieval_kv_heads.assign(shape.num_layers, fr);

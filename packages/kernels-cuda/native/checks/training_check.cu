@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "checks/check_registry.h"
+#include "checks/llama3_8b_shape.h"
 #include "device_buffer.h"
 #include "host/gate_trainer.h"
 #include "host/gemm.h"
@@ -376,14 +377,7 @@ void CheckOps(Reporter& reporter) {
 
 /** One training step of a random model of Llama-3-8B's shape, timed, with the FLOPs it does. */
 void BenchmarkStep(Reporter& reporter, int tokens, duo::ActivationMemory activations) {
-  duo::ModelShape shape;
-  shape.num_layers = 32;
-  shape.hidden = 4096;
-  shape.num_q_heads = 32;
-  shape.num_kv_heads = 8;
-  shape.head_dim = 128;
-  shape.intermediate = 14336;
-  shape.vocab = 128256;
+  const duo::ModelShape shape = duo::checks::Llama3_8bShape();
   duo::GateTrainerOptions options;
   options.max_tokens = tokens;
   options.mask = TrainingMask{0, 128, 256, 128};
