@@ -2,7 +2,7 @@
 // an empty project with plain npm (the registry supplies everything else), then run the README's
 // example and a generation through the entry point on the bundled toy model. Slow (an npm install
 // of onnxruntime-node); it skips, saying so, only where npm itself is missing.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,14 +30,29 @@ const INSTALL_ENV = {
   npm_config_update_notifier: 'false',
 };
 
-function run(command: string, args: string[], cwd: string): string {
-  const result = spawnSync(command, args, { cwd, env: INSTALL_ENV, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.status !== 0) {
-    throw new Error(
-      `${command} ${args.join(' ')} (in ${cwd}) exited ${result.status}:\n${result.stdout}\n${result.stderr}`,
+/**
+ * Runs a command to completion without blocking the event loop (a blocked test worker misses
+ * vitest's RPC deadline on a loaded machine); rejects with its output when it fails.
+ */
+function run(command: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, env: INSTALL_ENV, encoding: 'utf8', maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(
+            new Error(
+              `${command} ${args.join(' ')} (in ${cwd}) failed (${error.message}):\n${stdout}\n${stderr}`,
+            ),
+          );
+        } else {
+          resolve(`${stdout}\n${stderr}`);
+        }
+      },
     );
-  }
-  return `${result.stdout}\n${result.stderr}`;
+  });
 }
 
 describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
@@ -57,7 +72,7 @@ describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
       }
       const before = new Set(await readdir(packed));
       // pnpm pack rewrites workspace:^ ranges into the versions npm can resolve.
-      run('npx', ['-y', 'pnpm@10.34.9', 'pack', '--pack-destination', packed], dir);
+      await run('npx', ['-y', 'pnpm@10.34.9', 'pack', '--pack-destination', packed], dir);
       const added = (await readdir(packed)).filter((file) => !before.has(file));
       expect(added, `pnpm pack of ${name}`).toHaveLength(1);
       tarballs[name] = join(packed, added[0]!);
@@ -85,7 +100,7 @@ describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
   it('@duo-attn/llm with the cuda package: the README example and a generation on the toy model', async () => {
     const dir = await project('app');
     // --foreground-scripts shows the install scripts' output.
-    const log = run(
+    const log = await run(
       'npm',
       ['install', '--foreground-scripts', ...PACKAGES.map((name) => tarballs[name]!)],
       dir,
@@ -98,7 +113,7 @@ describe.skipIf(!hasNpm)('the packed packages installed with plain npm', () => {
     expect(manifest.dependencies['@duo-attn/core']).not.toMatch(/workspace/);
 
     await copyFile(EXAMPLE, join(dir, 'quick-start.mjs'));
-    const example = run(process.execPath, ['quick-start.mjs', TOY], dir);
+    const example = await run(process.execPath, ['quick-start.mjs', TOY], dir);
     expect(example).toContain(`${ANSWERS['silver lantern']}\n(10 tokens, stop-token on cpu)`);
 
     await writeFile(
@@ -115,7 +130,7 @@ const cuda = await cudaAvailability();
 console.log(JSON.stringify({ backend: model.backendName, text: result.text, finishReason: result.finishReason, chatError, cuda }));
 `,
     );
-    const output = run(process.execPath, ['chat.mjs', TOY, HAYSTACK + question('frozen harbor')], dir);
+    const output = await run(process.execPath, ['chat.mjs', TOY, HAYSTACK + question('frozen harbor')], dir);
     const report = JSON.parse(
       output
         .trim()
@@ -134,7 +149,7 @@ console.log(JSON.stringify({ backend: model.backendName, text: result.text, fini
 
   it('@duo-attn/core alone: imports, names the missing onnxruntime-node, runs the reference backend', async () => {
     const dir = await project('core-only');
-    run('npm', ['install', tarballs.core!], dir);
+    await run('npm', ['install', tarballs.core!], dir);
     expect(existsSync(join(dir, 'node_modules', 'onnxruntime-node'))).toBe(false);
     await writeFile(
       join(dir, 'core.mjs'),
@@ -152,7 +167,7 @@ await executor.dispose();
 console.log(JSON.stringify({ cpuError, tokens: result.tokens.length }));
 `,
     );
-    const output = run(process.execPath, ['core.mjs', TOY], dir);
+    const output = await run(process.execPath, ['core.mjs', TOY], dir);
     const report = JSON.parse(
       output
         .trim()
