@@ -78,6 +78,8 @@ const result = spawnSync(
     '--parallel',
     String(availableParallelism()),
     `--CDCMAKE_CUDA_COMPILER=${nvcc}`,
+    // Users need the addon, not the kernel checks executable (the checks build with the repo's tests).
+    ...(installing ? ['--CDDUO_BUILD_CHECKS=OFF'] : []),
   ],
   { cwd: packageRoot, stdio: 'inherit' },
 );
