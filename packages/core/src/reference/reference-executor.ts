@@ -18,7 +18,24 @@ export interface ReferenceExecutorInit {
   readonly weights: ModelWeights;
   readonly maxTokens: number;
   readonly maxSequences: number;
+  /** Sees the input of each linear layer as it runs (calibration); not called otherwise. */
+  readonly observer?: ActivationObserver;
 }
+
+/** The inputs of a decoder layer's linears: q|k|v share one, gate|up share one. */
+export type LinearInputSite = 'qkv' | 'o' | 'gateUp' | 'down';
+
+/**
+ * Called with `x` `[rows, features]` f32 just before the linears of `site` in `layer` consume it
+ * (features: hiddenSize, or numHeads·headDim for `o` in reordered head order, or intermediateSize
+ * for `down`). `x` is the executor's own buffer: read it during the call, never keep or change it.
+ */
+export type ActivationObserver = (
+  layer: number,
+  site: LinearInputSite,
+  x: Float32Array,
+  rows: number,
+) => void;
 
 /** A contiguous run of cached keys/values one query attends to. */
 interface KeySpan {
@@ -53,6 +70,7 @@ export class ReferenceExecutor implements Executor {
   private readonly sequences: (SequenceCache | undefined)[];
   private readonly weightByteCount: number;
   private readonly running = new Set<number>();
+  private readonly observer: ActivationObserver | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
@@ -62,6 +80,7 @@ export class ReferenceExecutor implements Executor {
     this.weights = init.weights;
     this.maxTokens = init.maxTokens;
     this.maxSequences = init.maxSequences;
+    this.observer = init.observer;
     this.rope = new RopeAngleTable(init.config.rope, init.config.headDim);
     this.shape = {
       headDim: init.config.headDim,
@@ -265,6 +284,7 @@ export class ReferenceExecutor implements Executor {
 
     // Attention block.
     const x = rmsNorm(hidden, rows, hiddenSize, w.inputNorm, rmsNormEps);
+    this.observer?.(layer, 'qkv', x, rows);
     const q = linear(x, rows, w.qProj, hiddenSize, numHeads * headDim, w.qBias); // [rows, numHeads, headDim]
     const k = linear(x, rows, w.kProj, hiddenSize, numKvHeads * headDim, w.kBias); // [rows, numKvHeads, headDim]
     const v = linear(x, rows, w.vProj, hiddenSize, numKvHeads * headDim, w.vBias); // [rows, numKvHeads, headDim]
@@ -314,14 +334,17 @@ export class ReferenceExecutor implements Executor {
       }
     }
 
+    this.observer?.(layer, 'o', attention, rows);
     const attentionOut = linear(attention, rows, w.oProj, numHeads * headDim, hiddenSize);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + attentionOut[i]!;
 
     // MLP block: down(silu(gate(x)) * up(x)).
     const y = rmsNorm(hidden, rows, hiddenSize, w.postAttentionNorm, rmsNormEps);
+    this.observer?.(layer, 'gateUp', y, rows);
     const gate = linear(y, rows, w.gateProj, hiddenSize, intermediateSize, w.gateBias);
     const up = linear(y, rows, w.upProj, hiddenSize, intermediateSize, w.upBias);
     for (let i = 0; i < gate.length; i++) gate[i] = Math.fround(silu(gate[i]!)) * up[i]!;
+    this.observer?.(layer, 'down', gate, rows);
     const mlpOut = linear(gate, rows, w.downProj, intermediateSize, hiddenSize, w.downBias);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + mlpOut[i]!;
 
