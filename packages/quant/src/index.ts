@@ -24,10 +24,23 @@ export {
 } from '@duo-attn/core';
 export type { CalibrationOptions, CalibrationProgress, LayerActivationScales } from './calibrate.js';
 export { collectActivationScales } from './calibrate.js';
+export type {
+  ChecksumsJson,
+  QuantizationConfigJson,
+  TensorChecksum,
+} from './checkpoint-format.js';
+export {
+  CHECKSUMS_FILE,
+  QUANT_FORMAT_VERSION,
+  QUANT_METHOD,
+  QUANT_WEIGHTS_FILE,
+} from './checkpoint-format.js';
 export type { QuantCheckpointErrorCode } from './quant-errors.js';
 export { QuantCheckpointError, QuantOptionsError } from './quant-errors.js';
 export type { QuantizedModel, QuantizeOptions, QuantizeProgress, W8A8Provenance } from './quantize-model.js';
 export { dequantizedWeights, quantizeLayer, quantizeModelW8A8 } from './quantize-model.js';
+export type { LoadedQuantizedModel, LoadQuantizedOptions } from './read-checkpoint.js';
+export { hasQuantizationConfig, loadQuantizedModel } from './read-checkpoint.js';
 export type { LayerSmoothing } from './smoothquant.js';
 export {
   applySmoothing,
@@ -36,3 +49,5 @@ export {
   smoothingFactors,
   smoothingForModel,
 } from './smoothquant.js';
+export type { FloatStorageDtype, WriteQuantizedOptions } from './write-checkpoint.js';
+export { writeQuantizedCheckpoint } from './write-checkpoint.js';
