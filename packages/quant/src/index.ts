@@ -6,6 +6,7 @@
 export type { Int8Linear, Int8Rows, Kv4Groups, W8A8LayerWeights, W8A8Weights } from '@duo-attn/core';
 export {
   allocateKv4Groups,
+  dequantizedWeights,
   dequantizeInt8Linear,
   dequantizeKv4,
   dequantizeKv4Group,
@@ -19,6 +20,7 @@ export {
   quantizeInt8PerToken,
   quantizeKv4,
   quantizeKv4Into,
+  quantizeLinears,
   roundHalfAwayFromZero,
   roundHalfToEven,
 } from '@duo-attn/core';
@@ -38,7 +40,7 @@ export {
 export type { QuantCheckpointErrorCode } from './quant-errors.js';
 export { QuantCheckpointError, QuantOptionsError } from './quant-errors.js';
 export type { QuantizedModel, QuantizeOptions, QuantizeProgress, W8A8Provenance } from './quantize-model.js';
-export { dequantizedWeights, quantizeLayer, quantizeModelW8A8 } from './quantize-model.js';
+export { quantizeModelW8A8 } from './quantize-model.js';
 export type { LoadedQuantizedModel, LoadQuantizedOptions } from './read-checkpoint.js';
 export { hasQuantizationConfig, loadQuantizedModel } from './read-checkpoint.js';
 export type { LayerSmoothing } from './smoothquant.js';

@@ -7,6 +7,7 @@ import { endianness } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   bfloat16ToFloat32Array,
+  dequantizedWeights,
   float16ToFloat32Array,
   type GenerationConfig,
   type Int8Linear,
@@ -33,7 +34,7 @@ import {
   type TensorChecksum,
 } from './checkpoint-format.js';
 import { QuantCheckpointError } from './quant-errors.js';
-import { dequantizedWeights, type W8A8Provenance } from './quantize-model.js';
+import type { W8A8Provenance } from './quantize-model.js';
 
 /** A loaded quantized checkpoint: usable wherever a LoadedModel is, and carrying its W8A8 weights. */
 export interface LoadedQuantizedModel extends LoadedModel {

@@ -4,6 +4,7 @@
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import { validatePolicyForModel } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { QuantFormatError } from '../quant/quant-errors.js';
 import { validateW8A8Weights } from '../quant/w8a8-weights.js';
 import type { GateTrainerOptions } from '../training/gate-trainer.js';
 import { checkStreamingMask } from '../training/streaming-mask.js';
@@ -174,7 +175,8 @@ export function validateLoadRequest(
     try {
       validateW8A8Weights(config, model.w8a8);
     } catch (error) {
-      throw new ModelLoadError('E_WEIGHTS', (error as Error).message);
+      if (error instanceof QuantFormatError) throw new ModelLoadError('E_WEIGHTS', error.message);
+      throw error;
     }
   }
   if (!capabilities.kvCacheDtypes.includes(policy.cacheDtype)) {

@@ -9,6 +9,7 @@ export { checkInt8Linear, dequantizeInt8Linear, quantizeInt8Linear } from './int
 export type { Kv4Groups } from './kv4-codec.js';
 export {
   allocateKv4Groups,
+  copyKv4Groups,
   dequantizeKv4,
   dequantizeKv4Group,
   KV4_MAX_CODE,
@@ -18,6 +19,8 @@ export {
   quantizeKv4Into,
 } from './kv4-codec.js';
 export { QuantFormatError } from './quant-errors.js';
+export type { W8A8ModelSource } from './quantize-linears.js';
+export { dequantizedWeights, quantizeLayerLinears, quantizeLinears } from './quantize-linears.js';
 export { roundHalfAwayFromZero, roundHalfToEven, roundToFloat16 } from './rounding.js';
 export { int8Matmul, linearW8A8 } from './w8a8-linear.js';
 export type { W8A8LayerWeights, W8A8Weights } from './w8a8-weights.js';

@@ -46,6 +46,28 @@ export function allocateKv4Groups(groups: number, groupSize: number): Kv4Groups 
   };
 }
 
+/** Copies groups `from .. from + count` of `source` to `to .. to + count` of `target` (same group size). */
+export function copyKv4Groups(
+  source: Kv4Groups,
+  from: number,
+  target: Kv4Groups,
+  to: number,
+  count: number,
+): void {
+  if (source.groupSize !== target.groupSize) {
+    throw new QuantFormatError(`KV4 copy between group sizes ${source.groupSize} and ${target.groupSize}`);
+  }
+  if (from < 0 || to < 0 || from + count > source.scales.length || to + count > target.scales.length) {
+    throw new QuantFormatError(
+      `KV4 copy of ${count} groups from ${from} (of ${source.scales.length}) to ${to} (of ${target.scales.length}) is out of range`,
+    );
+  }
+  const half = source.groupSize / 2;
+  target.codes.set(source.codes.subarray(from * half, (from + count) * half), to * half);
+  target.scales.set(source.scales.subarray(from, from + count), to);
+  target.zeros.set(source.zeros.subarray(from, from + count), to);
+}
+
 /** Bytes one group takes: packed codes plus fp16 scale and zero. */
 export function kv4GroupBytes(groupSize: number): number {
   checkGroupSize(groupSize);

@@ -7,6 +7,15 @@ import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-typ
 import { dynamicRopeLength } from '../model/rope.js';
 import { RopeAngleTable } from '../model/rope-angle-table.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import {
+  allocateKv4Groups,
+  copyKv4Groups,
+  dequantizeKv4Group,
+  type Kv4Groups,
+  quantizeKv4Into,
+} from '../quant/kv4-codec.js';
+import { linearW8A8 } from '../quant/w8a8-linear.js';
+import type { W8A8LayerWeights, W8A8Weights } from '../quant/w8a8-weights.js';
 import { applyRope, dot, linear, rmsNorm, silu } from './reference-math.js';
 import { type CacheShape, SequenceCache } from './sequence-cache.js';
 
@@ -16,6 +25,8 @@ export interface ReferenceExecutorInit {
   readonly policy: KvCachePolicy;
   /** Weights with each layer's retrieval heads first (see `reorderWeights`). */
   readonly weights: ModelWeights;
+  /** Int8 linears, reordered the same way (`reorderW8A8Weights`): the layer runs them W8A8. */
+  readonly w8a8?: W8A8Weights;
   readonly maxTokens: number;
   readonly maxSequences: number;
   /** Sees the input of each linear layer as it runs (calibration); not called otherwise. */
@@ -39,9 +50,9 @@ export type ActivationObserver = (
 
 /** A contiguous run of cached keys/values one query attends to. */
 interface KeySpan {
-  /** `[tokens, heads, headDim]` f32. */
-  readonly keys: Float32Array;
-  readonly values: Float32Array;
+  /** `[tokens, heads, headDim]` f32, or KV4 groups `[tokens, heads]`. */
+  readonly keys: Float32Array | Kv4Groups;
+  readonly values: Float32Array | Kv4Groups;
   /** Tokens of the span to use, from token 0. */
   readonly count: number;
   /** Heads per token in these arrays. */
@@ -55,6 +66,8 @@ interface PendingStreaming {
   readonly keys: Float32Array;
   readonly values: Float32Array;
   readonly count: number;
+  /** The KV4 caches, when the cache dtype is int4. */
+  readonly kv4?: { readonly keys: Kv4Groups; readonly values: Kv4Groups };
 }
 
 /** Executor of the reference backend. Forward calls run one at a time, in call order. */
@@ -71,6 +84,7 @@ export class ReferenceExecutor implements Executor {
   private readonly weightByteCount: number;
   private readonly running = new Set<number>();
   private readonly observer: ActivationObserver | undefined;
+  private w8a8: W8A8Weights | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
@@ -81,6 +95,7 @@ export class ReferenceExecutor implements Executor {
     this.maxTokens = init.maxTokens;
     this.maxSequences = init.maxSequences;
     this.observer = init.observer;
+    this.w8a8 = init.w8a8;
     this.rope = new RopeAngleTable(init.config.rope, init.config.headDim);
     this.shape = {
       headDim: init.config.headDim,
@@ -89,14 +104,23 @@ export class ReferenceExecutor implements Executor {
       window: init.policy.sinkSize + init.policy.recentSize,
       maxTokens: init.maxTokens,
       initialRopeLength: init.config.maxPositionEmbeddings,
+      kv4: init.policy.cacheDtype === 'int4',
     };
     this.sequences = new Array<SequenceCache | undefined>(init.maxSequences).fill(undefined);
     const arrays = new Set<Float32Array>([init.weights.embedTokens, init.weights.norm, init.weights.lmHead]);
     for (const layer of init.weights.layers) {
       for (const value of Object.values(layer)) if (value instanceof Float32Array) arrays.add(value);
     }
+    for (const layer of init.w8a8?.layers ?? []) {
+      for (const linear of Object.values(layer)) {
+        arrays.add(linear.scale);
+      }
+    }
     let bytes = 0;
     for (const array of arrays) bytes += array.byteLength;
+    for (const layer of init.w8a8?.layers ?? []) {
+      for (const linear of Object.values(layer)) bytes += linear.weight.byteLength;
+    }
     this.weightByteCount = bytes;
   }
 
@@ -180,6 +204,7 @@ export class ReferenceExecutor implements Executor {
     this.disposed = true;
     await this.queue;
     this.weights = undefined;
+    this.w8a8 = undefined;
     this.sequences.fill(undefined);
   }
 
@@ -252,6 +277,10 @@ export class ReferenceExecutor implements Executor {
       const layerCache = cache.layers[layer]!;
       layerCache.streamingKeys = streaming.keys;
       layerCache.streamingValues = streaming.values;
+      if (streaming.kv4 !== undefined && layerCache.kv4 !== undefined) {
+        layerCache.kv4.streamingKeys = streaming.kv4.keys;
+        layerCache.kv4.streamingValues = streaming.kv4.values;
+      }
       layerCache.streamingCount = streaming.count;
     });
     this.sequences[sequence] = cache;
@@ -281,19 +310,42 @@ export class ReferenceExecutor implements Executor {
     const numRetrieval = this.shape.retrievalHeads[layer]!;
     const numStreaming = numKvHeads - numRetrieval;
     const layerCache = cache.layers[layer]!;
+    const int8 = this.w8a8?.layers[layer];
+    // A linear layer: float32, or W8A8 (int8 weights × per-token int8 activations) when loaded so.
+    const project = (
+      x: Float32Array,
+      name: keyof W8A8LayerWeights,
+      inFeatures: number,
+      outFeatures: number,
+      bias?: Float32Array,
+    ): Float32Array =>
+      int8 === undefined
+        ? linear(x, rows, w[name], inFeatures, outFeatures, bias)
+        : linearW8A8(x, rows, int8[name], bias);
 
     // Attention block.
     const x = rmsNorm(hidden, rows, hiddenSize, w.inputNorm, rmsNormEps);
     this.observer?.(layer, 'qkv', x, rows);
-    const q = linear(x, rows, w.qProj, hiddenSize, numHeads * headDim, w.qBias); // [rows, numHeads, headDim]
-    const k = linear(x, rows, w.kProj, hiddenSize, numKvHeads * headDim, w.kBias); // [rows, numKvHeads, headDim]
-    const v = linear(x, rows, w.vProj, hiddenSize, numKvHeads * headDim, w.vBias); // [rows, numKvHeads, headDim]
+    const q = project(x, 'qProj', hiddenSize, numHeads * headDim, w.qBias); // [rows, numHeads, headDim]
+    const k = project(x, 'kProj', hiddenSize, numKvHeads * headDim, w.kBias); // [rows, numKvHeads, headDim]
+    const v = project(x, 'vProj', hiddenSize, numKvHeads * headDim, w.vBias); // [rows, numKvHeads, headDim]
     applyRope(q, rows, numHeads, headDim, angles.cos, angles.sin);
     applyRope(k, rows, numKvHeads, headDim, angles.cos, angles.sin);
+
+    // KV4: the chunk's K/V as codes (group t * numKvHeads + h). As in the original, the first chunk
+    // attends to the exact values and every later step to the codes, its own tokens included.
+    const chunk4 = layerCache.kv4 === undefined ? undefined : quantizeChunk(k, v, rows * numKvHeads, headDim);
 
     // Retrieval heads (slots 0..numRetrieval-1) append to their growing cache first, so each query
     // then sees keys 0..p from one place.
     for (let t = 0; t < rows; t++) {
+      if (layerCache.kv4 !== undefined) {
+        const from = t * numKvHeads;
+        const to = (start + t) * numRetrieval;
+        copyKv4Groups(chunk4!.keys, from, layerCache.kv4.retrievalKeys, to, numRetrieval);
+        copyKv4Groups(chunk4!.values, from, layerCache.kv4.retrievalValues, to, numRetrieval);
+        continue;
+      }
       for (let h = 0; h < numRetrieval; h++) {
         const from = (t * numKvHeads + h) * headDim;
         const to = ((start + t) * numRetrieval + h) * headDim;
@@ -304,51 +356,70 @@ export class ReferenceExecutor implements Executor {
 
     const attention = new Float32Array(rows * numHeads * headDim); // [rows, numHeads, headDim]
     const scale = 1 / Math.sqrt(headDim);
+    const quantized = layerCache.kv4 !== undefined && start > 0;
     for (let t = 0; t < rows; t++) {
       const position = start + t;
       for (let qh = 0; qh < numHeads; qh++) {
         const kvHead = Math.floor(qh / groupSize);
         const spans: KeySpan[] = [];
+        const chunkSpan = (): KeySpan =>
+          quantized
+            ? { keys: chunk4!.keys, values: chunk4!.values, count: t + 1, heads: numKvHeads, head: kvHead }
+            : { keys: k, values: v, count: t + 1, heads: numKvHeads, head: kvHead };
         if (kvHead < numRetrieval) {
-          spans.push({
-            keys: layerCache.retrievalKeys,
-            values: layerCache.retrievalValues,
-            count: position + 1,
-            heads: numRetrieval,
-            head: kvHead,
-          });
+          if (layerCache.kv4 === undefined) {
+            spans.push({
+              keys: layerCache.retrievalKeys,
+              values: layerCache.retrievalValues,
+              count: position + 1,
+              heads: numRetrieval,
+              head: kvHead,
+            });
+          } else if (quantized) {
+            spans.push({
+              keys: layerCache.kv4.retrievalKeys,
+              values: layerCache.kv4.retrievalValues,
+              count: position + 1,
+              heads: numRetrieval,
+              head: kvHead,
+            });
+          } else {
+            spans.push(chunkSpan()); // first chunk with KV4: keys 0..p are this chunk's, exact
+          }
         } else {
           // Streaming head: sink+recent cache (empty on the first chunk) plus this chunk up to t.
           if (start > 0) {
             spans.push({
-              keys: layerCache.streamingKeys,
-              values: layerCache.streamingValues,
+              keys: layerCache.kv4?.streamingKeys ?? layerCache.streamingKeys,
+              values: layerCache.kv4?.streamingValues ?? layerCache.streamingValues,
               count: layerCache.streamingCount,
               heads: numStreaming,
               head: kvHead - numRetrieval,
             });
           }
-          spans.push({ keys: k, values: v, count: t + 1, heads: numKvHeads, head: kvHead });
+          spans.push(chunkSpan());
         }
         attend(q, (t * numHeads + qh) * headDim, headDim, scale, spans, attention);
       }
     }
 
     this.observer?.(layer, 'o', attention, rows);
-    const attentionOut = linear(attention, rows, w.oProj, numHeads * headDim, hiddenSize);
+    const attentionOut = project(attention, 'oProj', numHeads * headDim, hiddenSize);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + attentionOut[i]!;
 
     // MLP block: down(silu(gate(x)) * up(x)).
     const y = rmsNorm(hidden, rows, hiddenSize, w.postAttentionNorm, rmsNormEps);
     this.observer?.(layer, 'gateUp', y, rows);
-    const gate = linear(y, rows, w.gateProj, hiddenSize, intermediateSize, w.gateBias);
-    const up = linear(y, rows, w.upProj, hiddenSize, intermediateSize, w.upBias);
+    const gate = project(y, 'gateProj', hiddenSize, intermediateSize, w.gateBias);
+    const up = project(y, 'upProj', hiddenSize, intermediateSize, w.upBias);
     for (let i = 0; i < gate.length; i++) gate[i] = Math.fround(silu(gate[i]!)) * up[i]!;
     this.observer?.(layer, 'down', gate, rows);
-    const mlpOut = linear(gate, rows, w.downProj, intermediateSize, hiddenSize, w.downBias);
+    const mlpOut = project(gate, 'downProj', intermediateSize, hiddenSize, w.downBias);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + mlpOut[i]!;
 
-    return this.compressStreaming(layerCache, k, v, rows, numRetrieval, numStreaming);
+    return chunk4 === undefined
+      ? this.compressStreaming(layerCache, k, v, rows, numRetrieval, numStreaming)
+      : this.compressStreamingKv4(layerCache, chunk4, rows, numRetrieval, numStreaming);
   }
 
   /**
@@ -364,19 +435,13 @@ export class ReferenceExecutor implements Executor {
     numStreaming: number,
   ): PendingStreaming {
     const { headDim, numKvHeads } = this.config;
-    const { sinkSize, recentSize } = this.policy;
-    const window = sinkSize + recentSize;
+    const window = this.policy.sinkSize + this.policy.recentSize;
     const keys = new Float32Array(window * numStreaming * headDim);
     const values = new Float32Array(window * numStreaming * headDim);
     if (numStreaming === 0) return { keys, values, count: 0 };
-    const old = layerCache.streamingCount;
-    const total = old + rows;
-    const count = Math.min(total, window);
     const tokenSize = numStreaming * headDim;
-    for (let slot = 0; slot < count; slot++) {
-      // Slot → index in the concatenation: identity while it fits, else first S then last R.
-      const index = total <= window || slot < sinkSize ? slot : total - window + slot;
-      if (index < old) {
+    const count = this.forEachKeptToken(layerCache.streamingCount, rows, (slot, index, old) => {
+      if (old) {
         keys.set(
           layerCache.streamingKeys.subarray(index * tokenSize, (index + 1) * tokenSize),
           slot * tokenSize,
@@ -386,18 +451,87 @@ export class ReferenceExecutor implements Executor {
           slot * tokenSize,
         );
       } else {
-        const from = ((index - old) * numKvHeads + numRetrieval) * headDim;
+        const from = (index * numKvHeads + numRetrieval) * headDim;
         keys.set(k.subarray(from, from + tokenSize), slot * tokenSize);
         values.set(v.subarray(from, from + tokenSize), slot * tokenSize);
       }
-    }
+    });
     return { keys, values, count };
   }
+
+  /** {@link compressStreaming} on KV4 codes: the same tokens kept, their groups copied as they are. */
+  private compressStreamingKv4(
+    layerCache: SequenceCache['layers'][number],
+    chunk: ChunkKv4,
+    rows: number,
+    numRetrieval: number,
+    numStreaming: number,
+  ): PendingStreaming {
+    const { headDim, numKvHeads } = this.config;
+    const window = this.policy.sinkSize + this.policy.recentSize;
+    const kv4 = {
+      keys: allocateKv4Groups(window * numStreaming, headDim),
+      values: allocateKv4Groups(window * numStreaming, headDim),
+    };
+    const empty = new Float32Array(0);
+    if (numStreaming === 0) return { keys: empty, values: empty, count: 0, kv4 };
+    const old = layerCache.kv4!;
+    const count = this.forEachKeptToken(layerCache.streamingCount, rows, (slot, index, fromOld) => {
+      const to = slot * numStreaming;
+      if (fromOld) {
+        copyKv4Groups(old.streamingKeys, index * numStreaming, kv4.keys, to, numStreaming);
+        copyKv4Groups(old.streamingValues, index * numStreaming, kv4.values, to, numStreaming);
+      } else {
+        const from = index * numKvHeads + numRetrieval;
+        copyKv4Groups(chunk.keys, from, kv4.keys, to, numStreaming);
+        copyKv4Groups(chunk.values, from, kv4.values, to, numStreaming);
+      }
+    });
+    return { keys: empty, values: empty, count, kv4 };
+  }
+
+  /**
+   * Calls `keep(slot, index, old)` for each slot of the next streaming cache: identity while the
+   * `[old ; chunk]` concatenation fits in S + R, else its first S then last R tokens. `index` is in
+   * the old cache when `old`, else in the chunk. Returns the number of slots filled.
+   */
+  private forEachKeptToken(
+    oldCount: number,
+    rows: number,
+    keep: (slot: number, index: number, old: boolean) => void,
+  ): number {
+    const { sinkSize, recentSize } = this.policy;
+    const window = sinkSize + recentSize;
+    const total = oldCount + rows;
+    const count = Math.min(total, window);
+    for (let slot = 0; slot < count; slot++) {
+      const index = total <= window || slot < sinkSize ? slot : total - window + slot;
+      if (index < oldCount) keep(slot, index, true);
+      else keep(slot, index - oldCount, false);
+    }
+    return count;
+  }
+}
+
+/** A chunk's K and V as KV4 groups, group `t * numKvHeads + h`. */
+interface ChunkKv4 {
+  readonly keys: Kv4Groups;
+  readonly values: Kv4Groups;
+}
+
+function quantizeChunk(k: Float32Array, v: Float32Array, groups: number, headDim: number): ChunkKv4 {
+  const keys = allocateKv4Groups(groups, headDim);
+  const values = allocateKv4Groups(groups, headDim);
+  quantizeKv4Into(k, 0, groups, keys, 0);
+  quantizeKv4Into(v, 0, groups, values, 0);
+  return { keys, values };
 }
 
 /**
  * Softmax attention of one query head over the keys of `spans`, written to
  * `out[queryOffset .. queryOffset + headDim)`. `q` and `out` are `[rows, numHeads, headDim]` f32.
+ * KV4 spans are read group by group (one key or value vector dequantized at a time, no copy of
+ * the cache), as the fused decode kernel reads them.
  */
 function attend(
   q: Float32Array,
@@ -410,12 +544,19 @@ function attend(
   let total = 0;
   for (const span of spans) total += span.count;
   const scores = new Float64Array(total);
+  const vector = new Float32Array(headDim);
+  const row = (array: Float32Array | Kv4Groups, j: number, span: KeySpan): [Float32Array, number] => {
+    const group = j * span.heads + span.head;
+    if (array instanceof Float32Array) return [array, group * headDim];
+    dequantizeKv4Group(array, group, vector, 0);
+    return [vector, 0];
+  };
   let index = 0;
   let max = Number.NEGATIVE_INFINITY;
   for (const span of spans) {
     for (let j = 0; j < span.count; j++) {
-      const keyOffset = (j * span.heads + span.head) * headDim;
-      const score = dot(q, queryOffset, span.keys, keyOffset, headDim) * scale;
+      const [keys, keyOffset] = row(span.keys, j, span);
+      const score = dot(q, queryOffset, keys, keyOffset, headDim) * scale;
       scores[index++] = score;
       if (score > max) max = score;
     }
@@ -430,9 +571,8 @@ function attend(
   for (const span of spans) {
     for (let j = 0; j < span.count; j++) {
       const weight = scores[index++]! / sum;
-      const valueOffset = (j * span.heads + span.head) * headDim;
-      for (let i = 0; i < headDim; i++)
-        accumulator[i] = accumulator[i]! + weight * span.values[valueOffset + i]!;
+      const [values, valueOffset] = row(span.values, j, span);
+      for (let i = 0; i < headDim; i++) accumulator[i] = accumulator[i]! + weight * values[valueOffset + i]!;
     }
   }
   for (let i = 0; i < headDim; i++) out[queryOffset + i] = accumulator[i]!;
