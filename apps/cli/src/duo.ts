@@ -13,6 +13,7 @@ import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
+import { QUANTIZE_USAGE, runQuantize } from './commands/quantize.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
 import { runTrain, TRAIN_USAGE } from './commands/train.js';
 import { INTERRUPTED_EXIT_CODE, InterruptedError } from './interrupted.js';
@@ -33,6 +34,7 @@ Commands:
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
   bench      decode/prefill latency and KV memory per policy, any backend
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
+  quantize   write a W8A8 checkpoint (SmoothQuant int8 weights) that --model then runs as W8A8
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
@@ -49,6 +51,7 @@ const COMMAND_USAGE: Record<string, string> = {
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
   train: TRAIN_USAGE,
+  quantize: QUANTIZE_USAGE,
 };
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
@@ -89,6 +92,9 @@ export async function main(
         return 0;
       case 'train':
         await runTrain(rest, io, signal);
+        return 0;
+      case 'quantize':
+        await runQuantize(rest, io, signal);
         return 0;
       case 'pattern':
         await runPatternCommand(rest, io);

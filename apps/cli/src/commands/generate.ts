@@ -10,6 +10,7 @@ import {
   openModel,
   openTokenizer,
   openTokenizerIfPresent,
+  QUANT_USAGE,
 } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
@@ -28,7 +29,8 @@ The prompt plus --max-new-tokens must fit the model's context (max_position_embe
 is refused; --truncate left drops the prompt's first tokens to fit, --truncate middle its middle ones.
 --context-length N allows N positions instead (to extrapolate on purpose, e.g. with RoPE scaling).
 
-${POLICY_USAGE}`;
+${POLICY_USAGE}
+${QUANT_USAGE}`;
 
 export async function runGenerate(argv: readonly string[], io: CliIo, signal?: AbortSignal): Promise<void> {
   const args = parseCommandArgs(

@@ -149,13 +149,19 @@ export function dequantizeKv4Group(
   const size = source.groupSize;
   const scale = float16BitsToFloat32(source.scales[group]!);
   const zero = float16BitsToFloat32(source.zeros[group]!);
+  // A group has only 16 distinct results: compute each once.
+  const levels = levelScratch;
+  for (let code = 0; code <= KV4_MAX_CODE; code++)
+    levels[code] = roundToFloat16(roundToFloat16(code * scale) + zero);
   const codeBase = (group * size) / 2;
   for (let i = 0; i < size; i += 2) {
     const byte = source.codes[codeBase + i / 2]!;
-    target[targetOffset + i] = roundToFloat16(roundToFloat16((byte >>> 4) * scale) + zero);
-    target[targetOffset + i + 1] = roundToFloat16(roundToFloat16((byte & 0x0f) * scale) + zero);
+    target[targetOffset + i] = levels[byte >>> 4]!;
+    target[targetOffset + i + 1] = levels[byte & 0x0f]!;
   }
 }
+
+const levelScratch = new Float32Array(KV4_MAX_CODE + 1);
 
 /** Dequantizes every group of `source` into a new `[groups * groupSize]` array. */
 export function dequantizeKv4(source: Kv4Groups): Float32Array {

@@ -50,9 +50,9 @@ export type ActivationObserver = (
 
 /** A contiguous run of cached keys/values one query attends to. */
 interface KeySpan {
-  /** `[tokens, heads, headDim]` f32, or KV4 groups `[tokens, heads]`. */
-  readonly keys: Float32Array | Kv4Groups;
-  readonly values: Float32Array | Kv4Groups;
+  /** `[tokens, heads, headDim]` f32. */
+  readonly keys: Float32Array;
+  readonly values: Float32Array;
   /** Tokens of the span to use, from token 0. */
   readonly count: number;
   /** Heads per token in these arrays. */
@@ -356,48 +356,60 @@ export class ReferenceExecutor implements Executor {
 
     const attention = new Float32Array(rows * numHeads * headDim); // [rows, numHeads, headDim]
     const scale = 1 / Math.sqrt(headDim);
-    const quantized = layerCache.kv4 !== undefined && start > 0;
+    // KV4 after the first chunk: attention reads the codes' values (the codec's dequantization,
+    // exactly what a kernel reading codes per key computes), dequantized here once per layer call.
+    const kv4 = layerCache.kv4 !== undefined && start > 0 ? layerCache.kv4 : undefined;
+    const retrievalKeys = kv4
+      ? dequantizeKv4Prefix(kv4.retrievalKeys, (start + rows) * numRetrieval)
+      : layerCache.retrievalKeys;
+    const retrievalValues = kv4
+      ? dequantizeKv4Prefix(kv4.retrievalValues, (start + rows) * numRetrieval)
+      : layerCache.retrievalValues;
+    const streamingGroups = layerCache.streamingCount * numStreaming;
+    const streamingKeys = kv4
+      ? dequantizeKv4Prefix(kv4.streamingKeys, streamingGroups)
+      : layerCache.streamingKeys;
+    const streamingValues = kv4
+      ? dequantizeKv4Prefix(kv4.streamingValues, streamingGroups)
+      : layerCache.streamingValues;
+    const chunkKeys = kv4 ? dequantizeKv4Prefix(chunk4!.keys, rows * numKvHeads) : k;
+    const chunkValues = kv4 ? dequantizeKv4Prefix(chunk4!.values, rows * numKvHeads) : v;
     for (let t = 0; t < rows; t++) {
       const position = start + t;
       for (let qh = 0; qh < numHeads; qh++) {
         const kvHead = Math.floor(qh / groupSize);
         const spans: KeySpan[] = [];
-        const chunkSpan = (): KeySpan =>
-          quantized
-            ? { keys: chunk4!.keys, values: chunk4!.values, count: t + 1, heads: numKvHeads, head: kvHead }
-            : { keys: k, values: v, count: t + 1, heads: numKvHeads, head: kvHead };
+        const chunkSpan: KeySpan = {
+          keys: chunkKeys,
+          values: chunkValues,
+          count: t + 1,
+          heads: numKvHeads,
+          head: kvHead,
+        };
         if (kvHead < numRetrieval) {
-          if (layerCache.kv4 === undefined) {
-            spans.push({
-              keys: layerCache.retrievalKeys,
-              values: layerCache.retrievalValues,
-              count: position + 1,
-              heads: numRetrieval,
-              head: kvHead,
-            });
-          } else if (quantized) {
-            spans.push({
-              keys: layerCache.kv4.retrievalKeys,
-              values: layerCache.kv4.retrievalValues,
-              count: position + 1,
-              heads: numRetrieval,
-              head: kvHead,
-            });
+          if (layerCache.kv4 !== undefined && kv4 === undefined) {
+            spans.push(chunkSpan); // first chunk with KV4: keys 0..p are this chunk's, exact
           } else {
-            spans.push(chunkSpan()); // first chunk with KV4: keys 0..p are this chunk's, exact
+            spans.push({
+              keys: retrievalKeys,
+              values: retrievalValues,
+              count: position + 1,
+              heads: numRetrieval,
+              head: kvHead,
+            });
           }
         } else {
           // Streaming head: sink+recent cache (empty on the first chunk) plus this chunk up to t.
           if (start > 0) {
             spans.push({
-              keys: layerCache.kv4?.streamingKeys ?? layerCache.streamingKeys,
-              values: layerCache.kv4?.streamingValues ?? layerCache.streamingValues,
+              keys: streamingKeys,
+              values: streamingValues,
               count: layerCache.streamingCount,
               heads: numStreaming,
               head: kvHead - numRetrieval,
             });
           }
-          spans.push(chunkSpan());
+          spans.push(chunkSpan);
         }
         attend(q, (t * numHeads + qh) * headDim, headDim, scale, spans, attention);
       }
@@ -519,6 +531,14 @@ interface ChunkKv4 {
   readonly values: Kv4Groups;
 }
 
+/** The first `groups` groups of `source` dequantized, `[groups * groupSize]` f32. */
+function dequantizeKv4Prefix(source: Kv4Groups, groups: number): Float32Array {
+  const out = new Float32Array(groups * source.groupSize);
+  for (let group = 0; group < groups; group++)
+    dequantizeKv4Group(source, group, out, group * source.groupSize);
+  return out;
+}
+
 function quantizeChunk(k: Float32Array, v: Float32Array, groups: number, headDim: number): ChunkKv4 {
   const keys = allocateKv4Groups(groups, headDim);
   const values = allocateKv4Groups(groups, headDim);
@@ -530,8 +550,6 @@ function quantizeChunk(k: Float32Array, v: Float32Array, groups: number, headDim
 /**
  * Softmax attention of one query head over the keys of `spans`, written to
  * `out[queryOffset .. queryOffset + headDim)`. `q` and `out` are `[rows, numHeads, headDim]` f32.
- * KV4 spans are read group by group (one key or value vector dequantized at a time, no copy of
- * the cache), as the fused decode kernel reads them.
  */
 function attend(
   q: Float32Array,
@@ -544,19 +562,12 @@ function attend(
   let total = 0;
   for (const span of spans) total += span.count;
   const scores = new Float64Array(total);
-  const vector = new Float32Array(headDim);
-  const row = (array: Float32Array | Kv4Groups, j: number, span: KeySpan): [Float32Array, number] => {
-    const group = j * span.heads + span.head;
-    if (array instanceof Float32Array) return [array, group * headDim];
-    dequantizeKv4Group(array, group, vector, 0);
-    return [vector, 0];
-  };
   let index = 0;
   let max = Number.NEGATIVE_INFINITY;
   for (const span of spans) {
     for (let j = 0; j < span.count; j++) {
-      const [keys, keyOffset] = row(span.keys, j, span);
-      const score = dot(q, queryOffset, keys, keyOffset, headDim) * scale;
+      const keyOffset = (j * span.heads + span.head) * headDim;
+      const score = dot(q, queryOffset, span.keys, keyOffset, headDim) * scale;
       scores[index++] = score;
       if (score > max) max = score;
     }
@@ -571,8 +582,9 @@ function attend(
   for (const span of spans) {
     for (let j = 0; j < span.count; j++) {
       const weight = scores[index++]! / sum;
-      const [values, valueOffset] = row(span.values, j, span);
-      for (let i = 0; i < headDim; i++) accumulator[i] = accumulator[i]! + weight * values[valueOffset + i]!;
+      const valueOffset = (j * span.heads + span.head) * headDim;
+      for (let i = 0; i < headDim; i++)
+        accumulator[i] = accumulator[i]! + weight * span.values[valueOffset + i]!;
     }
   }
   for (let i = 0; i < headDim; i++) out[queryOffset + i] = accumulator[i]!;
