@@ -99,12 +99,12 @@ describe('reference executor with a KV4 cache', () => {
     const kv4 = (await logits(model, mixed('int4'), chunks)).slice(1);
     let worst = 0;
     let max = 0;
-    float.forEach((row, i) =>
-      row.forEach((value, j) => {
+    for (const [i, row] of float.entries()) {
+      for (const [j, value] of row.entries()) {
         worst = Math.max(worst, Math.abs(value - kv4[i]![j]!));
         max = Math.max(max, Math.abs(value));
-      }),
-    );
+      }
+    }
     expect(worst).toBeGreaterThan(0);
     // Random weights with sharpened attention and 16-value groups: 4 bits cost about 0.23 of the
     // largest logit here (the fixture models stay under 0.17, see the KV4 conformance suite).
