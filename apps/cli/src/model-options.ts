@@ -32,7 +32,7 @@ export const QUANT_USAGE = `Quantization options:
                                    bf16 on cuda); int4: 4-bit codes with an fp16 scale and zero per
                                    token and KV head (reference backend only, for now)
   --weights float|w8a8             w8a8: int8 weights per output channel and int8 activations per
-                                   token (reference backend only, for now). A directory written by
+                                   token (reference and cpu backends, for now). A directory written by
                                    \`duo quantize\` is W8A8 already (SmoothQuant-calibrated); on a float
                                    model, w8a8 quantizes at load without smoothing
 `;

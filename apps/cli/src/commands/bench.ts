@@ -54,7 +54,7 @@ Backends: the best available by default (cuda when a GPU and the built addon are
 --backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
 --kv-dtype names the KV cache dtype (default the backend's own; int4 runs on the reference backend only);
 --weights w8a8 quantizes the weights at load (int8 per output channel, int8 activations per token; a
---model written by \`duo quantize\` is W8A8 already), reference backend only for now.
+--model written by \`duo quantize\` is W8A8 already), on the reference and cpu backends for now.
 `;
 
 export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
@@ -211,7 +211,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     }
   }
   const floor =
-    mode === 'decode' && backend.name === 'cpu'
+    mode === 'decode' && backend.name === 'cpu' && !w8a8 // the floor measures float matmuls
       ? await measureMatmulFloor(hostWeights(), { threads: threads ?? Math.max(1, cpus().length) })
       : undefined;
   const report = {

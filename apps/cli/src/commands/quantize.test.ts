@@ -142,13 +142,11 @@ describe('duo quantize', () => {
     expect((await runCli('quantize', '--model', model, '--out', model)).stderr).toMatch(/--out must differ/);
   });
 
-  it('runs W8A8 at load on a float model with --weights w8a8 (no smoothing)', async () => {
+  it('runs W8A8 at load on a float model with --weights w8a8 (no smoothing), cpu backend', async () => {
     const run = await runCli(
       'score',
       '--model',
       model,
-      '--backend',
-      'reference',
       '--weights',
       'w8a8',
       '--ids',
@@ -159,5 +157,6 @@ describe('duo quantize', () => {
     );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/quantized it to W8A8 without SmoothQuant/);
+    expect(run.stderr).toMatch(/^cpu backend/m);
   });
 });
