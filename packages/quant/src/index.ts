@@ -1,6 +1,6 @@
 // @duo-attn/quant: W8A8 weights and the 4-bit KV cache. The formats themselves (KV4 codec, int8
 // activations and weights, the W8A8 GEMM) live in @duo-attn/core so its backends can run them
-// (docs/decisions/0006); they are re-exported here. This package adds SmoothQuant calibration,
+// (docs/decisions/0007); they are re-exported here. This package adds SmoothQuant calibration,
 // whole-model quantization and quantized checkpoint I/O.
 
 export type { Int8Linear, Int8Rows, Kv4Groups, W8A8LayerWeights, W8A8Weights } from '@duo-attn/core';

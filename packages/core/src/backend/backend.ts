@@ -33,7 +33,7 @@ export interface ModelSource {
    * int8 layer dequantized (codes · scale), so float-only consumers see the same matrices.
    */
   readonly weights: ModelWeights;
-  /** Present for a W8A8 model (docs/decisions/0006): its linears as int8; backends without `w8a8` refuse it. */
+  /** Present for a W8A8 model (docs/decisions/0007): its linears as int8; backends without `w8a8` refuse it. */
   readonly w8a8?: W8A8Weights;
 }
 

@@ -1,4 +1,4 @@
-// Public surface of the quantized formats the backends consume (docs/decisions/0006): the KV4 cache
+// Public surface of the quantized formats the backends consume (docs/decisions/0007): the KV4 cache
 // codec, int8 activations and weights, the simulated W8A8 GEMM, and their rounding rules.
 // Calibration and checkpoint I/O live in @duo-attn/quant.
 

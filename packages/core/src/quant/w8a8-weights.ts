@@ -1,5 +1,5 @@
 // The W8A8 form of a model's linear layers, as a backend receives it next to the float weights
-// (see docs/decisions/0006): q/k/v/o and gate/up/down as int8 with per-output-channel scales.
+// (see docs/decisions/0007): q/k/v/o and gate/up/down as int8 with per-output-channel scales.
 // Embeddings, LM head, norms and biases stay float (reference spec §5.1).
 import type { ModelConfig } from '../model/model-types.js';
 import { checkInt8Linear, type Int8Linear } from './int8-weights.js';
