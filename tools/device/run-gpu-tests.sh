@@ -9,6 +9,8 @@
 #   hf      HF transformers' eager decode on the same shape, for comparison
 #   duo     `duo bench decode --backend cuda --shape llama3-8b` (the bundled CLI), floors included
 #   train-goldens  tools/reference/make_train_goldens.py (torch float64 autograd) into the fixtures here
+#   train-suite  only the gate-training conformance vs torch (the first part of `train`)
+#   profile one 8B-shape decode step (DecodeStep check) timed, then per kernel under ncu (summarize_ncu.py)
 #   train   the cuda gate trainer: gate-training conformance vs torch, then `duo train` on the toy model
 #           (DUO_TRAIN_ARGS adds options) -> $OUT/toy-pattern.tar.gz, then the 8B-shape step benchmark
 # Results land in $OUT: build.log, kernel-checks.jsonl, cuda-suite.json, bandwidth.jsonl, cuda-bench.json,
@@ -78,6 +80,7 @@ for step in "${steps[@]}"; do
       run_step train-goldens python3 tools/reference/make_train_goldens.py --fixtures packages/core/fixtures \
         --out packages/core/fixtures/train-goldens.json
       cp packages/core/fixtures/train-goldens.json "$out/train-goldens.json" ;;
+    train-suite) run_step train-suite node .carry/device-bundle/cuda-train.mjs ;;
     train)
       run_step train-suite node .carry/device-bundle/cuda-train.mjs
       rm -rf /tmp/toy-pattern
@@ -86,6 +89,16 @@ for step in "${steps[@]}"; do
       tar czf "$out/toy-pattern.tar.gz" -C /tmp toy-pattern
       run_step train-bench "$pkg/build/Release/duo_kernel_checks" --bench --filter GateTrainerStep \
         --out "$out/train-bench.jsonl" ;;
+    profile)
+      # One decode step of the 8B shape: host-timed steps and floors for full / 50% / 25% at 4K and
+      # 128K, then ncu's per-kernel times of one step (kernels run one at a time under ncu).
+      run_step decode-step "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep --out "$out/decode-step.jsonl"
+      ncu_bin="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)"
+      for c in ${DUO_PROFILE_CASES:-full_4096 duo25_131072}; do
+        DUO_DECODE_STEP_CASE=$c DUO_PROFILE_STEP=1 run_step "ncu-$c" "$ncu_bin" --clock-control none --profile-from-start off \
+          --csv --page raw --metrics gpu__time_duration.sum "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep
+        python3 tools/device/summarize_ncu.py "$out/ncu-$c.log" "$out/ncu-$c.json"
+      done ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

@@ -1,6 +1,6 @@
 // The `duo` command: a thin composition of the duo-attn packages. Errors go to stderr with a
 // non-zero exit: 2 for a wrong invocation, 1 for everything else.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DuoError } from '@duo-attn/core';
 import { registerCudaBackend } from '@duo-attn/kernels-cuda';
@@ -11,10 +11,12 @@ import { DEMO_USAGE, runDemo } from './commands/demo.js';
 import { runExample } from './commands/example.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
+import { LONGBENCH_USAGE, runLongBench } from './commands/longbench.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
 import { QUANTIZE_USAGE, runQuantize } from './commands/quantize.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
+import { runServe, SERVE_USAGE } from './commands/serve.js';
 import { runTrain, TRAIN_USAGE } from './commands/train.js';
 import { INTERRUPTED_EXIT_CODE, InterruptedError } from './interrupted.js';
 
@@ -32,12 +34,15 @@ Commands:
   generate   stream a completion under full, streaming-only or DuoAttention policies
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
+  longbench  LongBench / LongBench-E with the official metrics, resumable, per policy
   bench      decode/prefill latency and KV memory per policy, any backend
+  serve      an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
   quantize   write a W8A8 checkpoint (SmoothQuant int8 weights) that --model then runs as W8A8
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
+  version    the version of the duo CLI (also: duo --version, duo -v)
 
 Run \`duo <command> --help\` for a command's options.
 `;
@@ -47,12 +52,22 @@ const COMMAND_USAGE: Record<string, string> = {
   generate: GENERATE_USAGE,
   score: SCORE_USAGE,
   niah: NIAH_USAGE,
+  longbench: LONGBENCH_USAGE,
   bench: BENCH_USAGE,
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
   train: TRAIN_USAGE,
   quantize: QUANTIZE_USAGE,
+  serve: SERVE_USAGE,
 };
+
+/** The CLI package's version (package.json sits one level above both src/ and dist/). */
+export function cliVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
 export async function main(
@@ -84,6 +99,9 @@ export async function main(
       case 'niah':
         await runNiah(rest, io, signal);
         return 0;
+      case 'longbench':
+        await runLongBench(rest, io, signal);
+        return 0;
       case 'demo':
         await runDemo(rest, io, signal);
         return 0;
@@ -96,11 +114,19 @@ export async function main(
       case 'quantize':
         await runQuantize(rest, io, signal);
         return 0;
+      case 'serve':
+        await runServe(rest, io, signal);
+        return 0;
       case 'pattern':
         await runPatternCommand(rest, io);
         return 0;
       case 'example':
         await runExample(rest, io);
+        return 0;
+      case 'version':
+      case '--version':
+      case '-v':
+        io.stdout(`${cliVersion()}\n`);
         return 0;
       case undefined:
       case 'help':

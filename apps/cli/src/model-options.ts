@@ -10,6 +10,7 @@ import {
   type LoadedModel,
   loadModel,
   loadTokenizer,
+  policyForBackend,
   quantizeLinears,
   resolveBackend,
   type Tokenizer,
@@ -22,6 +23,10 @@ import type { CliIo } from './cli-io.js';
 export const MODEL_OPTIONS: OptionSpec = {
   model: { type: 'string' },
   backend: { type: 'string' },
+};
+
+/** `--kv-dtype` and `--weights`, taken by the commands that run inference (see {@link QUANT_USAGE}). */
+export const QUANT_OPTIONS: OptionSpec = {
   'kv-dtype': { type: 'string' },
   weights: { type: 'string' },
 };
@@ -108,19 +113,15 @@ export async function openTokenizerIfPresent(args: ParsedArgs): Promise<Tokenize
 }
 
 /**
- * `policy` with the KV cache dtype `backend` keeps: the CLI's policies name no dtype of their own,
- * so each backend runs them with its native caches (fp32 on cpu/reference, bf16 on cuda), unless
- * `kvDtype` (from --kv-dtype) names one; a backend without it then refuses the load.
+ * `policy` with the KV cache dtype `kvDtype` (from --kv-dtype) when given, a backend without it then
+ * refusing the load; otherwise core's `policyForBackend` (the backend's native cache dtype).
  */
-export function policyForBackend(
+export function policyWithKvDtype(
   policy: KvCachePolicy,
   backend: Backend,
-  kvDtype?: KvCacheDtype,
+  kvDtype: KvCacheDtype | undefined,
 ): KvCachePolicy {
-  if (kvDtype !== undefined) return { ...policy, cacheDtype: kvDtype };
-  const dtypes = backend.capabilities.kvCacheDtypes;
-  if (dtypes.includes(policy.cacheDtype) || dtypes[0] === undefined) return policy;
-  return { ...policy, cacheDtype: dtypes[0] };
+  return kvDtype !== undefined ? { ...policy, cacheDtype: kvDtype } : policyForBackend(policy, backend);
 }
 
 /** Resolves `--backend` (or the best available one) and loads the model under `policy`. */
@@ -131,7 +132,7 @@ export async function openExecutor(
   maxTokens: number,
 ): Promise<{ backend: Backend; executor: Executor }> {
   const backend = await resolveBackend(stringOption(args, 'backend'));
-  const executor = await backend.load(model, policyForBackend(policy, backend, kvDtypeOption(args)), {
+  const executor = await backend.load(model, policyWithKvDtype(policy, backend, kvDtypeOption(args)), {
     maxTokens,
   });
   return { backend, executor };

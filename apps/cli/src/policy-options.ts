@@ -1,14 +1,14 @@
 // The policy options every model command shares: `--pattern DIR` with `--sparsity S` or
 // `--threshold T` (default sparsity 0.5), `--sink N`/`--recent N` (default: the pattern's config),
 // or `--policy full|streaming`. Turns them into core's KvCachePolicy for a given model.
+import { fullPolicy, type KvCachePolicy, type ModelConfig, streamingPolicy } from '@duo-attn/core';
+import { DEFAULT_STREAMING_WINDOW } from '@duo-attn/llm';
 import {
-  fullPolicy,
-  type KvCachePolicy,
-  type ModelConfig,
-  policyFromMask,
-  streamingPolicy,
-} from '@duo-attn/core';
-import { readPattern, sparsify } from '@duo-attn/patterns';
+  DEFAULT_PATTERN_SPARSITY,
+  DEFAULT_SPARSIFY_SEED,
+  policyFromPattern,
+  readPattern,
+} from '@duo-attn/patterns';
 import { numberOption, type OptionSpec, type ParsedArgs, stringOption, UsageError } from './cli-args.js';
 
 export const POLICY_OPTIONS: OptionSpec = {
@@ -24,14 +24,13 @@ export const POLICY_OPTIONS: OptionSpec = {
 export const POLICY_USAGE = `Policy options:
   --policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)
   --pattern DIR               DuoAttention: retrieval heads from an attention-pattern directory,
-    --sparsity S | --threshold T   binarised by sparsity (default 0.5) or threshold;
-    --pattern-seed N               ties between equal gates broken with this seed (default 42)
+    --sparsity S | --threshold T   binarised by sparsity (default ${DEFAULT_PATTERN_SPARSITY}) or threshold;
+    --pattern-seed N               ties between equal gates broken with this seed (default ${DEFAULT_SPARSIFY_SEED})
   --sink N --recent N         streaming heads' sink and recent tokens (default: the pattern's config;
-                              64 and 256 for --policy streaming)
+                              ${DEFAULT_STREAMING_WINDOW.sinkSize} and ${DEFAULT_STREAMING_WINDOW.recentSize} for --policy streaming)
 `;
 
-/** Default sink/recent for `--policy streaming` without a pattern: the original's evaluation values. */
-export const DEFAULT_STREAMING_WINDOW = { sinkSize: 64, recentSize: 256 } as const;
+export { DEFAULT_STREAMING_WINDOW };
 
 /** A policy, its short name (full, streaming, duo) and a one-line description of where it came from. */
 export interface ResolvedPolicy {
@@ -103,11 +102,6 @@ async function buildPolicy(
     if (threshold !== undefined && seed !== undefined)
       throw new UsageError('--pattern-seed only applies with --sparsity');
     const pattern = await readPattern(stringOption(args, 'pattern')!, shape);
-    const options =
-      threshold !== undefined
-        ? { threshold }
-        : { sparsity: sparsity ?? 0.5, ...(seed !== undefined ? { seed } : {}) };
-    const { mask, retrievalHeads } = sparsify(pattern.alpha, options);
     const sinkSize = sink ?? pattern.sinkSize;
     const recentSize = recent ?? pattern.recentSize;
     checkWindow(
@@ -116,12 +110,13 @@ async function buildPolicy(
       context,
       sink === undefined && recent === undefined ? 'pattern' : 'given',
     );
-    const how = threshold !== undefined ? `threshold ${threshold}` : `sparsity ${sparsity ?? 0.5}`;
-    return {
-      name: 'duo',
-      policy: policyFromMask(mask, { sinkSize, recentSize }),
-      description: `DuoAttention: ${retrievalHeads} of ${config.numLayers * config.numKvHeads} KV heads retrieval (${how}), sink ${sinkSize}, recent ${recentSize}`,
-    };
+    const { policy, description } = policyFromPattern(pattern, config, {
+      ...(threshold !== undefined ? { threshold } : { sparsity: sparsity ?? DEFAULT_PATTERN_SPARSITY }),
+      ...(seed !== undefined ? { seed } : {}),
+      sinkSize,
+      recentSize,
+    });
+    return { name: 'duo', policy, description };
   }
   if (kind === 'full') {
     if (sink !== undefined || recent !== undefined) {

@@ -1,7 +1,7 @@
 // The built binary, run as a user runs it (needs `build` first; turbo's test task depends on it).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,14 @@ describe.skipIf(!existsSync(bin))('duo binary', () => {
       ]);
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('--version prints the CLI package version', async () => {
+    const { version } = JSON.parse(await readFile(resolve(import.meta.dirname, '../package.json'), 'utf8'));
+    for (const flag of ['--version', '-v', 'version']) {
+      const { stdout } = await run(process.execPath, [bin, flag]);
+      expect(stdout).toBe(`${version}\n`);
     }
   });
 

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { mulberry32 } from '@duo-attn/core';
 import { fixturesDirectory } from '@duo-attn/core/testing';
+import { writeToyLongBench } from '@duo-attn/eval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
@@ -121,6 +122,24 @@ const COMMANDS: Record<string, { options: string[]; booleans?: string[]; positio
     booleans: ['json'],
   },
   demo: { options: ['lengths', 'depths', 'trials', 'backend', 'out'] },
+  longbench: {
+    options: [
+      'data',
+      'datasets',
+      'tables',
+      'policy',
+      'pattern',
+      'sparsity',
+      'sink',
+      'recent',
+      'max-length',
+      'decode-tail',
+      'prefill-chunk',
+      'limit',
+      'out',
+    ],
+    booleans: ['e', 'no-chat-template', 'json'],
+  },
 };
 
 let root: string;
@@ -135,6 +154,7 @@ interface FuzzPaths {
   fixture: string;
   fresh: string;
   pattern: string;
+  longbench: string;
 }
 
 let paths: FuzzPaths;
@@ -155,6 +175,8 @@ beforeAll(async () => {
   await mkdir(pattern);
   await writeFile(join(pattern, 'config.json'), '{"sink_size": 4, "recent_size": 8}');
   await writeFile(join(pattern, 'full_attention_heads.tsv'), '1.0\t0.25\n0.5\t0.75\n0.0\t1.0\n');
+  const longbench = join(root, 'longbench');
+  await writeToyLongBench(longbench, longbench, { words: 20 });
   const locked = join(root, 'locked');
   await mkdir(locked);
   await chmod(locked, 0o500);
@@ -168,6 +190,7 @@ beforeAll(async () => {
     fixture: join(fixturesDirectory(), 'llama-gqa'),
     fresh: join(root, 'fresh-out'),
     pattern,
+    longbench,
   };
 });
 
@@ -221,6 +244,7 @@ function valuePool(): string[] {
     paths.locked,
     paths.underFile,
     paths.fixture,
+    paths.longbench,
     `${paths.fresh}-${Math.random()}`,
   ];
 }
@@ -237,6 +261,18 @@ function validBase(command: string): string[] | undefined {
       return [...tiny, '--ids', '1,2,3,4', '--prefill-length', '2'];
     case 'niah':
       return [...tiny, '--lengths', '150', '--depths', '0', '--max-new-tokens', '2'];
+    case 'longbench':
+      // On the toy model: one short sample of one dataset.
+      return [
+        '--data',
+        paths.longbench,
+        '--datasets',
+        'passage_count',
+        '--limit',
+        '1',
+        '--out',
+        join(root, 'lb-out'),
+      ];
     case 'pattern show':
     case 'pattern sparsify':
     case 'pattern stats':

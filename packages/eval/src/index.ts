@@ -1,4 +1,5 @@
-// @duo-attn/eval: evaluation of DuoAttention models: haystack text and needle-retrieval grids.
+// @duo-attn/eval: evaluation of DuoAttention models: haystack text, needle-retrieval grids, LongBench
+// (official metrics, prompts, resumable runs) and efficiency benchmarks.
 
 export type { DecodeBenchmarkOptions, DecodeMeasurement } from './bench/decode-benchmark.js';
 export { benchmarkDecode } from './bench/decode-benchmark.js';
@@ -11,6 +12,60 @@ export { HaystackError, readHaystackDirectory } from './haystack/haystack-direct
 export type { HaystackOptions } from './haystack/haystack-generator.js';
 export { generateHaystack, haystackParagraphs, PARAGRAPH_SEPARATOR } from './haystack/haystack-generator.js';
 export { writeHaystackCorpus } from './haystack/write-corpus.js';
+export type { LongBenchFile, LongBenchSample } from './longbench/longbench-data.js';
+export { longBenchFileName, readLongBenchFile } from './longbench/longbench-data.js';
+export type { LongBenchMetricName } from './longbench/longbench-datasets.js';
+export {
+  FIRST_LINE_DATASETS,
+  isLongBenchDataset,
+  LONGBENCH_DATASETS,
+  LONGBENCH_E_DATASETS,
+  LONGBENCH_METRICS,
+  UNTEMPLATED_DATASETS,
+} from './longbench/longbench-datasets.js';
+export { LongBenchDataError, LongBenchResumeError } from './longbench/longbench-errors.js';
+export type { LongBenchPrompt, LongBenchPromptOptions } from './longbench/longbench-prompt.js';
+export { buildLongBenchPrompt } from './longbench/longbench-prompt.js';
+export type { LongBenchRecord, LongBenchSettings } from './longbench/longbench-results-file.js';
+export { LongBenchResultsFile, settingsPathOf } from './longbench/longbench-results-file.js';
+export type {
+  LongBenchFileRun,
+  LongBenchPromptSettings,
+  LongBenchRunOptions,
+} from './longbench/longbench-run.js';
+export {
+  DEFAULT_STEPWISE_PROMPT_TAIL,
+  measureLongBenchPrompts,
+  runLongBenchFile,
+} from './longbench/longbench-run.js';
+export type { LengthBucket } from './longbench/longbench-scoring.js';
+export {
+  bucketScores,
+  cleanPrediction,
+  datasetMetric,
+  lengthBucket,
+  metricScore,
+  PREDICTION_CUTS,
+  percentScore,
+  scoreSample,
+} from './longbench/longbench-scoring.js';
+export type { LongBenchScoreRow } from './longbench/longbench-summary.js';
+export { formatLongBenchMarkdown, scoreLongBenchRecords } from './longbench/longbench-summary.js';
+export type { LongBenchTables } from './longbench/longbench-tables.js';
+export { findLongBenchTables, readLongBenchTables } from './longbench/longbench-tables.js';
+export { jiebaCut } from './longbench/metrics/chinese-segmenter.js';
+export { classificationScore } from './longbench/metrics/classification.js';
+export { codeSimilarity, firstCodeLine, fuzzRatio } from './longbench/metrics/code-similarity.js';
+export { countScore, paragraphId, retrievalScore } from './longbench/metrics/number-match.js';
+export { numpyMean } from './longbench/metrics/numpy-mean.js';
+export { roundHalfEven, roundToDigits } from './longbench/metrics/python-round.js';
+export { normalizeAnswer, normalizeZhAnswer, qaF1, qaF1Zh, tokenF1 } from './longbench/metrics/qa-f1.js';
+export type { RougeLScore } from './longbench/metrics/rouge-l.js';
+export { rougeL } from './longbench/metrics/rouge-l.js';
+export type { SimilarityMatcher } from './longbench/metrics/sequence-matcher.js';
+export { similarityRatio } from './longbench/metrics/sequence-matcher.js';
+export { checkPromptTemplate, fillPromptTemplate, templateFields } from './longbench/prompt-template.js';
+export { writeToyLongBench } from './longbench/toy-longbench.js';
 export type { NeedlePrompt, NeedlePromptParts } from './niah/needle-prompt.js';
 export { buildNeedlePrompt, NeedlePromptError } from './niah/needle-prompt.js';
 export type { NeedleMode, NeedleTemplates } from './niah/needle-templates.js';

@@ -284,7 +284,7 @@ export function loadBindingFrom(path: string): BindingLoad {
     const reason =
       skipped !== undefined
         ? `native addon not built: ${skipped}`
-        : `native addon not built: ${path} does not exist (build it with \`${BUILD_COMMAND}\`; needs nvcc and cmake)`;
+        : `native addon not built: ${path} does not exist (needs nvcc and cmake: in the repository run \`${BUILD_COMMAND}\`; installed from npm, allow its install script (npm >= 11.19: \`npm install-scripts approve @duo-attn/kernels-cuda\`) and run \`npm rebuild @duo-attn/kernels-cuda\`)`;
     return { available: false, reason, path };
   }
   let loaded: unknown;

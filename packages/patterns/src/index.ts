@@ -21,6 +21,8 @@ export {
   readPattern,
   writePattern,
 } from './pattern-directory.js';
+export type { PatternPolicy, PatternPolicyModel, PatternPolicyOptions } from './pattern-policy.js';
+export { DEFAULT_PATTERN_SPARSITY, policyFromPattern, readPatternPolicy } from './pattern-policy.js';
 export { pythonJsonDumps } from './python-json.js';
 export type { SparsifyOptions, SparsifyResult } from './sparsify.js';
 export { DEFAULT_SPARSIFY_SEED, linearQuantile, retrievalCount, sparsify } from './sparsify.js';

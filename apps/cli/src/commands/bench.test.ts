@@ -15,6 +15,7 @@ describe('duo bench', () => {
       '2',
       '--threads',
       '1',
+      '--json',
     );
     expect(run.code, run.stderr).toBe(0);
     const json = JSON.parse(run.stdout);
@@ -45,6 +46,7 @@ describe('duo bench', () => {
       '16,64',
       '--policy',
       'full',
+      '--json',
     );
     expect(run.code, run.stderr).toBe(0);
     const [result] = JSON.parse(run.stdout).results;
@@ -52,6 +54,18 @@ describe('duo bench', () => {
     expect((await runCli('bench', 'decode', '--shape', 'gpt-5')).stderr).toMatch(/unknown --shape "gpt-5"/);
     expect((await runCli('bench', 'decode', '--shape', 'toy', '--policy', 'duo:2')).stderr).toMatch(/duo:R/);
     expect((await runCli('bench', 'nap', '--shape', 'toy')).code).toBe(2);
+  });
+
+  it('prints a table without --json', async () => {
+    const run = await runCli('bench', 'memory', '--shape', 'toy', '--contexts', '256,512', '--threads', '1');
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^random toy on the cpu backend \(/);
+    expect(lines[1]).toMatch(/^policy\s+retrieval heads\s+context\s+KV cache\s+measured\/predicted$/);
+    // 3 policies x 2 contexts; full attention at 256 tokens: 256 x 6 x 4 x 32 x 2 x 4 bytes = 1.50 MiB.
+    expect(lines.slice(2)).toHaveLength(6);
+    expect(lines[2]).toMatch(/^full\s+24\/24\s+256\s+1\.50 MiB\s+1\.000$/);
+    expect(() => JSON.parse(run.stdout)).toThrow();
   });
 
   // Without a GPU (every CI machine) the cuda backend is registered but unavailable: asking for it

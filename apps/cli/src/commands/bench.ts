@@ -34,12 +34,13 @@ import { hasQuantizationConfig, loadQuantizedModel } from '@duo-attn/quant';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
-import { kvDtypeOption, policyForBackend, weightsOption } from '../model-options.js';
+import { kvDtypeOption, policyWithKvDtype, weightsOption } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
+import { formatBenchTable } from './bench-table.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
-         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR]
+         [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR] [--json]
          [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
@@ -49,7 +50,10 @@ prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks si
 memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
 retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
-pattern. --out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}. Sink/recent default 64/256.
+pattern. Prints a table; --json prints the whole report (machine, date, command, every figure) as JSON.
+--out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}.
+Defaults: --contexts 1024,4096, --steps 8, --prompt-length 1024, --chunks 128,256,512,1024, --seed 0,
+--sink 64, --recent 256, --threads all cores (cpu backend).
 Backends: the best available by default (cuda when a GPU and the built addon are there, else cpu);
 --backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
 --kv-dtype names the KV cache dtype (default the backend's own; int4 runs on the reference backend only);
@@ -84,6 +88,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       out: { type: 'string' },
       'kv-dtype': { type: 'string' },
       weights: { type: 'string' },
+      json: { type: 'boolean' },
     },
     BENCH_USAGE,
   );
@@ -144,7 +149,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       : await resolveBackend(backendName);
   const policies = policyNames.map((name) => ({
     name,
-    policy: policyForBackend(policyFor(name, config, gates, sinkSize, recentSize), backend, kvDtype),
+    policy: policyWithKvDtype(policyFor(name, config, gates, sinkSize, recentSize), backend, kvDtype),
   }));
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
   // On the GPU, decode is bounded by memory bandwidth: each step's floor is (weight bytes + KV bytes
@@ -269,7 +274,8 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     ]);
     io.stderr(`wrote ${out}: results.json and ${mode}.svg\n`);
   }
-  printJson(io, report);
+  if (args.values.json) printJson(io, report);
+  else io.stdout(formatBenchTable(mode, report));
 }
 
 /** Backends that can build a random-weight model on their own device (the cuda backend). */

@@ -18,6 +18,7 @@ prefill of 256 so streaming heads really see only their window); DuoAttention wi
 pattern (models/toy-retrieval/pattern, made by \`duo train\`) at 25% retrieval heads; and a control with
 as many retrieval heads picked at random. Prints accuracy and KV-cache memory per policy and writes
 results.json and heatmaps to --out (default out/demo). A few minutes on 2 CPU cores.
+Defaults: --lengths 1024,2048,4096,8192, --depths 0,25,50,75,100, --trials 1.
 `;
 
 /** The toy model's trained DuoAttention pattern (`duo train` output), inside the model directory. */

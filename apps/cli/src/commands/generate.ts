@@ -1,15 +1,17 @@
 // `duo generate`: stream a completion to stdout under any KV-cache policy and backend.
-import { ContextLengthError, type GenerateResult, generate } from '@duo-attn/core';
+import { ContextLengthError, DEFAULT_MAX_NEW_TOKENS, generationDefaults } from '@duo-attn/core';
+import { createLanguageModel, type GenerationOptions } from '@duo-attn/llm';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { InterruptedError } from '../interrupted.js';
 import {
+  kvDtypeOption,
   MODEL_OPTIONS,
-  openExecutor,
   openModel,
   openTokenizer,
   openTokenizerIfPresent,
+  QUANT_OPTIONS,
   QUANT_USAGE,
 } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
@@ -20,10 +22,14 @@ export const GENERATE_USAGE = `Usage: duo generate --model DIR [--backend NAME] 
          [--repetition-penalty X] [--stop TEXT]... [--ignore-eos] [--truncate left|middle]
          [--context-length N] [--json]
 
-Streams the completion to stdout (with --json: one object with tokens, text and timing). Decoding is
-greedy unless --temperature > 0. Generation stops at the model's end-of-sequence tokens (unless
---ignore-eos), at any --stop string (not printed), or after --max-new-tokens (default 128). Without a
-tokenizer.json in the model directory, --prompt-ids still works and the generated ids are printed.
+Streams the completion to stdout (with --json: one object with tokens, text and timing). Decoding
+follows the model's generation_config.json (greedy unless it sets do_sample, then its temperature,
+top_k and top_p) unless --greedy, or --temperature/--top-k/--top-p (which ask for sampling) are given.
+Generation stops at the model's end-of-sequence tokens (generation_config.json, config.json and the
+tokenizer's; unless --ignore-eos), at any --stop string (not printed), or after --max-new-tokens
+(default: generation_config.json's max_new_tokens, else ${DEFAULT_MAX_NEW_TOKENS}). The prompt is fed
+in one chunk unless --prefill-chunk N. Without a tokenizer.json in the model directory, --prompt-ids
+still works and the generated ids are printed.
 
 The prompt plus --max-new-tokens must fit the model's context (max_position_embeddings), or the command
 is refused; --truncate left drops the prompt's first tokens to fit, --truncate middle its middle ones.
@@ -37,6 +43,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       prompt: { type: 'string' },
       'prompt-ids': { type: 'string' },
@@ -66,20 +73,18 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
   if (args.values.chat && prompt === undefined) throw new UsageError('--chat needs --prompt TEXT');
   if (stringOption(args, 'system') !== undefined && !args.values.chat)
     throw new UsageError('--system needs --chat');
-  const maxNewTokens = numberOption(args, 'max-new-tokens', { integer: true, min: 1 }) ?? 128;
+  const maxNewTokensOption = numberOption(args, 'max-new-tokens', { integer: true, min: 1 });
   const prefillChunkSize = numberOption(args, 'prefill-chunk', { integer: true, min: 1 });
-  const temperature = numberOption(args, 'temperature', { min: 0 });
   const sampling = {
-    temperature:
-      numberOption(args, 'top-k') !== undefined || numberOption(args, 'top-p') !== undefined
-        ? (temperature ?? 1)
-        : temperature,
+    temperature: numberOption(args, 'temperature', { min: 0 }),
     topK: numberOption(args, 'top-k', { integer: true, min: 0 }),
     topP: numberOption(args, 'top-p', { min: 0, max: 1 }),
     repetitionPenalty: numberOption(args, 'repetition-penalty', { min: 0 }),
     seed: numberOption(args, 'seed', { integer: true, min: 0, max: 0xffffffff }),
   };
-  if (args.values.greedy && (sampling.temperature ?? 0) > 0)
+  const asksToSample =
+    sampling.temperature !== undefined || sampling.topK !== undefined || sampling.topP !== undefined;
+  if (args.values.greedy && asksToSample && (sampling.temperature ?? 1) > 0)
     throw new UsageError('--greedy contradicts --temperature/--top-k/--top-p');
 
   const truncate = stringOption(args, 'truncate');
@@ -111,51 +116,52 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
     promptIds = tokenizer!.encode(prompt!);
   }
   const { policy, description } = await policyFromArgs(args, model.config);
+  const maxNewTokens = maxNewTokensOption ?? generationDefaults(model.generationConfig).maxNewTokens;
   // Refused before any backend starts: the prompt must fit the context (or be truncated to).
   const limit = contextLength ?? model.config.maxPositionEmbeddings;
   if (promptIds.length + maxNewTokens > limit && truncate === undefined) {
     throw new ContextLengthError(promptIds.length, maxNewTokens, limit);
   }
   const fed = Math.min(promptIds.length, Math.max(1, limit - maxNewTokens));
-  const { backend, executor } = await openExecutor(args, model, policy, fed + maxNewTokens);
+  const backendName = stringOption(args, 'backend');
+  // The library entry point does the rest: backend, cache dtype, end-of-sequence ids, sampling defaults.
+  const kvDtype = kvDtypeOption(args);
+  const llm = await createLanguageModel(model, {
+    ...(backendName !== undefined ? { backend: backendName } : {}),
+    ...(tokenizer !== undefined ? { tokenizer } : {}),
+    policy: kvDtype === undefined ? policy : { ...policy, cacheDtype: kvDtype },
+    policyDescription: description,
+    maxTokens: fed + maxNewTokens,
+    ...(contextLength !== undefined ? { contextLength } : {}),
+  });
+  if (kvDtype !== undefined && llm.policy.cacheDtype !== kvDtype) {
+    // The library falls back to the backend's own cache dtype; an explicit --kv-dtype must not.
+    await llm.dispose();
+    throw new UsageError(
+      `--kv-dtype ${kvDtype}: the ${llm.backendName} backend keeps ${llm.policy.cacheDtype} KV caches (int4 runs on --backend reference)`,
+    );
+  }
   const cut = promptIds.length - fed;
   io.stderr(
-    `${backend.name} backend, ${description}, prompt ${promptIds.length} tokens${cut > 0 ? ` (${cut} truncated from the ${truncate}: ${fed} fed)` : ''}\n`,
+    `${llm.backendName} backend, ${description}, prompt ${promptIds.length} tokens${cut > 0 ? ` (${cut} truncated from the ${truncate}: ${fed} fed)` : ''}\n`,
   );
-  const eos = args.values['ignore-eos']
-    ? []
-    : [
-        ...new Set([
-          ...(model.generationConfig?.eosTokenIds ?? []),
-          ...model.config.eosTokenIds,
-          ...(tokenizer?.eosTokenIds ?? []),
-        ]),
-      ];
+  const options: GenerationOptions = {
+    maxNewTokens,
+    ...(args.values.greedy ? { greedy: true } : {}),
+    ...definedOnly(sampling),
+    stopStrings,
+    ...(args.values['ignore-eos'] ? { ignoreEos: true } : {}),
+    ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
+    ...(signal !== undefined ? { signal } : {}),
+    ...(truncate !== undefined ? { truncate } : {}),
+  };
   try {
-    const iterator = generate(executor, promptIds, {
-      maxNewTokens,
-      greedy: (sampling.temperature ?? 0) === 0,
-      ...definedOnly(sampling),
-      stopTokenIds: eos,
-      stopStrings,
-      ...(prefillChunkSize !== undefined ? { prefillChunkSize } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-      ...(tokenizer !== undefined ? { detokenizer: tokenizer } : {}),
-      ...(truncate !== undefined ? { truncate } : {}),
-      ...(contextLength !== undefined ? { contextLength } : {}),
-    });
-    const tokens: number[] = [];
-    let result: GenerateResult;
-    for (;;) {
-      const step = await iterator.next();
-      if (step.done) {
-        result = step.value;
-        break;
-      }
+    const stream = llm.stream(promptIds, options);
+    for await (const token of stream) {
       // Without a tokenizer the output is the generated ids, one per line.
-      if (!args.values.json) io.stdout(tokenizer !== undefined ? step.value.text : `${step.value.id}\n`);
-      tokens.push(step.value.id);
+      if (!args.values.json) io.stdout(tokenizer !== undefined ? token.text : `${token.id}\n`);
     }
+    const result = await stream.result;
     if (args.values.json) {
       printJson(io, {
         tokens: result.tokens,
@@ -165,7 +171,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
         truncatedTokens: result.truncatedTokens,
         prefillMs: result.prefillMs,
         decodeMs: result.decodeMs,
-        backend: backend.name,
+        backend: llm.backendName,
         policy: description,
       });
     } else {
@@ -180,7 +186,7 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
       throw new InterruptedError(`generation interrupted after ${result.tokens.length} tokens`);
     }
   } finally {
-    await executor.dispose();
+    await llm.dispose();
   }
 }
 

@@ -10,7 +10,7 @@ import {
 import { hasQuantizationConfig } from '@duo-attn/quant';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, formatBytes, formatTable, printJson } from '../cli-io.js';
-import { MODEL_OPTIONS, modelDirectory, weightsOption } from '../model-options.js';
+import { MODEL_OPTIONS, modelDirectory, QUANT_OPTIONS, weightsOption } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const INFO_USAGE = `Usage: duo info --model DIR [policy options] [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
@@ -28,6 +28,7 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       'kv-dtype': { type: 'string' },
       memory: { type: 'string' },

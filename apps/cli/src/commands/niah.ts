@@ -29,6 +29,7 @@ import {
   openExecutor,
   openModel,
   openTokenizer,
+  QUANT_OPTIONS,
   QUANT_USAGE,
 } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
@@ -45,12 +46,14 @@ same prompts: --policy full --policy streaming [--pattern DIR ...] (or --policy 
 generated text unless --haystack-dir names a folder of .txt files. Templates default to the bundled toy
 model's format; the model defaults to the bundled toy model. --out DIR writes results.json and a
 heatmap per policy (SVG and PNG).
+Defaults: --depths 0,25,50,75,100, --trials 1, --seed 0, --value-digits 7.
 
 ${POLICY_USAGE.replace('--policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)', '--policy full|streaming|duo repeatable; duo needs --pattern (default: full)')}
 ${QUANT_USAGE}`;
 
 const NIAH_OPTIONS: OptionSpec = {
   ...MODEL_OPTIONS,
+  ...QUANT_OPTIONS,
   ...POLICY_OPTIONS,
   policy: { type: 'string', multiple: true },
   lengths: { type: 'string' },

@@ -39,7 +39,8 @@ export const PATTERN_USAGE = `Usage:
 A pattern directory holds config.json and full_attention_heads.tsv, as the original DuoAttention
 writes them. Gates are clipped to [0, 1] on load. --sparsity is the fraction of streaming heads
 (ties broken by numpy-compatible noise from --seed, default 42); --threshold keeps gates >= T.
-stats and plot --mask binarise with --sparsity 0.5 unless told otherwise.
+stats and plot --mask binarise with --sparsity 0.5 unless told otherwise; stats counts KV bytes with
+--head-dim 128 and --dtype bf16 unless told otherwise.
 `;
 
 const MASK_OPTIONS: OptionSpec = {

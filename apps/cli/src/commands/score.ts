@@ -5,7 +5,7 @@ import { ContextLengthError, score } from '@duo-attn/core';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList, readIdFile } from '../id-list.js';
-import { MODEL_OPTIONS, openExecutor, openModel, QUANT_USAGE } from '../model-options.js';
+import { MODEL_OPTIONS, openExecutor, openModel, QUANT_OPTIONS, QUANT_USAGE } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const SCORE_USAGE = `Usage: duo score --model DIR (--ids 1,2,3 | --ids-file F) --prefill-length P [--prefill-chunk C]
@@ -23,6 +23,7 @@ export async function runScore(argv: readonly string[], io: CliIo, signal?: Abor
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       ids: { type: 'string' },
       'ids-file': { type: 'string' },

@@ -49,6 +49,9 @@ which trains on its own needle format: --templates toy, sink 16, recent 64, cont
 original's 128-token blocks). The haystack is generated prose unless --haystack-dir names a folder of
 .txt files.
 
+Defaults on every model: --lr 0.02, --reg-weight 0.05, --context-intervals 50, --depth-intervals 1000,
+--seed 42, --checkpoint-every 50, --mask token.
+
 PATTERN_DIR/training/ holds checkpoint.json (written every --checkpoint-every steps, default 50, and
 on Ctrl-C; a later run with the same settings resumes from it) and a gate heatmap per checkpoint.
 Backends: the best one that can train (cuda on a GPU); the float64 reference backend is for tiny models.

@@ -36,6 +36,7 @@ export {
   resolveBackend,
   unregisterBackend,
 } from './backend-registry.js';
+export { policyForBackend } from './policy-for-backend.js';
 export type { ForwardLimits } from './validate-forward.js';
 export { checkForwardRequest, checkSequenceIndex } from './validate-forward.js';
 export type { ResolvedLoadOptions } from './validate-model.js';

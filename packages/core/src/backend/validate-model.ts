@@ -205,6 +205,12 @@ export function validateGateTrainerRequest(
   options: GateTrainerOptions,
 ): void {
   validateModelSource(model);
+  if (model.w8a8 !== undefined) {
+    throw new ModelLoadError(
+      'E_MODEL_UNSUPPORTED',
+      `the ${backendName} backend trains gates on float weights; this model is W8A8 (train on the float checkpoint)`,
+    );
+  }
   checkStreamingMask(options.mask);
   const { maxTokens } = resolveLoadOptions({ maxTokens: options.maxTokens });
   const { config } = model;

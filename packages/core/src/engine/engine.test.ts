@@ -268,6 +268,38 @@ describe('generate', () => {
     expect(result.decodeMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('feeds the last stepwisePromptTail prompt tokens one per call, after the chunked prefill', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const tailed = await collectGeneration(
+      generate(executor, [0, 1, 2, 3, 4, 1, 2], {
+        greedy: true,
+        maxNewTokens: 2,
+        prefillChunkSize: 2,
+        stepwisePromptTail: 3,
+      }),
+    );
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[0, 1], [2, 3], [4], [1], [2], [3]]);
+    // The same answer as one prefill: only how the prompt is fed changes.
+    const plain = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), [0, 1, 2, 3, 4, 1, 2], { greedy: true, maxNewTokens: 2 }),
+    );
+    expect(tailed.tokens).toEqual(plain.tokens);
+    expect(tailed.promptTokens).toBe(7);
+    // A tail as long as the prompt still prefills its first token; an empty tail changes nothing.
+    const short = new BigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(short, [0, 1, 2], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 50 }),
+    );
+    expect(short.calls.map((call) => call.tokens)).toEqual([[0], [1], [2]]);
+    const none = new BigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(none, [0, 1, 2], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 0 }),
+    );
+    expect(none.calls.map((call) => call.tokens)).toEqual([[0, 1, 2]]);
+    expect(() => generate(none, [0], { stepwisePromptTail: -1 })).toThrow(EngineInputError);
+    expect(() => generate(none, [0], { stepwisePromptTail: 1.5 })).toThrow(/stepwisePromptTail/);
+  });
+
   it('feeds the whole prompt in one call by default', async () => {
     const executor = new BigramExecutor(PEAKED);
     await collectGeneration(generate(executor, [0, 1, 2], { greedy: true, maxNewTokens: 1 }));
@@ -468,6 +500,53 @@ describe('generate', () => {
     expect(fits.truncatedTokens).toBe(0);
   });
 
+  it("continues a sequence that holds the prompt's prefix: no reset, only the new ids are fed", async () => {
+    const executor = new BigramExecutor(PEAKED);
+    const first = await collectGeneration(generate(executor, [0, 1], { greedy: true, maxNewTokens: 2 }));
+    // The last generated token is never fed: the cache holds the prompt and all but the last.
+    expect(executor.length(0)).toBe(3);
+    executor.calls.length = 0;
+    executor.resets.length = 0;
+    const prompt = [0, 1, first.tokens[0]!, first.tokens[1]!, 5];
+    const second = await collectGeneration(
+      generate(executor, prompt, {
+        greedy: true,
+        maxNewTokens: 1,
+        cachedPrefixLength: 3,
+        prefillChunkSize: 1,
+      }),
+    );
+    expect(executor.resets).toEqual([]);
+    expect(executor.calls.map((call) => call.tokens)).toEqual([[first.tokens[1]!], [5]]);
+    expect(second).toMatchObject({ promptTokens: 5, cachedPromptTokens: 3, tokens: [1] });
+    // The same prompt from scratch gives the same token (the bigram executor has no streaming heads).
+    const fresh = await collectGeneration(
+      generate(new BigramExecutor(PEAKED), prompt, { greedy: true, maxNewTokens: 1 }),
+    );
+    expect(fresh).toMatchObject({ tokens: [1], cachedPromptTokens: 0 });
+  });
+
+  it('refuses a cached prefix the sequence does not hold, or one that leaves nothing to feed', async () => {
+    const executor = new BigramExecutor(PEAKED);
+    await collectGeneration(generate(executor, [0, 1], { greedy: true, maxNewTokens: 1 }));
+    expect(executor.length(0)).toBe(2);
+    expect(() => generate(executor, [0, 1, 2], { cachedPrefixLength: 1 })).toThrow(/holds 2 tokens/);
+    expect(() => generate(executor, [0, 1], { cachedPrefixLength: 2 })).toThrow(EngineInputError);
+    expect(() => generate(executor, [0, 1, 2], { cachedPrefixLength: -1 })).toThrow(EngineInputError);
+    // A prompt truncated to fit does not start with the cached ids any more: the cache is reset.
+    (executor.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings = 4;
+    const cut = await collectGeneration(
+      generate(executor, [0, 1, 2, 3, 4], {
+        greedy: true,
+        maxNewTokens: 1,
+        truncate: 'left',
+        cachedPrefixLength: 2,
+      }),
+    );
+    expect(cut).toMatchObject({ truncatedTokens: 2, cachedPromptTokens: 0 });
+    expect(executor.resets.length).toBe(2);
+  });
+
   it('validates its inputs with typed errors', () => {
     const executor = new BigramExecutor(PEAKED);
     expect(codeOf(() => generate(executor, []))).toBe('E_ENGINE_INPUT');
@@ -579,6 +658,13 @@ describe('generate with an executor that samples on its device (forwardSample)',
     expect(result.tokens).toEqual([3, 4, 5]);
     expect(result.prefillMs).toBeGreaterThanOrEqual(0);
     expect(result.decodeMs).toBeGreaterThanOrEqual(0);
+    // With a stepwise tail the last one-token prompt call samples.
+    const tailed = new SamplingBigramExecutor(PEAKED);
+    await collectGeneration(
+      generate(tailed, [0, 1, 2, 3], { greedy: true, maxNewTokens: 1, stepwisePromptTail: 2 }),
+    );
+    expect(tailed.methods).toEqual(['forward', 'forward', 'forwardSample']);
+    expect(tailed.calls.map((call) => call.tokens)).toEqual([[0, 1], [2], [3]]);
     // A one-chunk prompt samples in its only call; greedy requests carry no draw and no ids.
     const single = new SamplingBigramExecutor(PEAKED);
     await collectGeneration(generate(single, [0], { greedy: true, maxNewTokens: 2 }));

@@ -30,10 +30,25 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** The prompt is fed in chunks of this many tokens. Default: the whole prompt in one call. */
   prefillChunkSize?: number;
+  /**
+   * The prompt's last this many tokens are fed one per forward call, as decode steps, after the rest
+   * is prefilled (at least one token is always prefilled, so it is capped at prompt length − 1).
+   * LongBench's `decoding_simulation_length` (50 in the original): streaming heads then read the
+   * question through their sink + recent window even when the prompt fits one prefill chunk.
+   * Default 0.
+   */
+  stepwisePromptTail?: number;
   /** Aborting ends generation promptly with finish reason 'aborted'; also passed to `forward`. */
   signal?: AbortSignal;
-  /** Executor sequence slot (default 0); it is reset first. */
+  /** Executor sequence slot (default 0); it is reset first unless `cachedPrefixLength` is given. */
   sequence?: number;
+  /**
+   * The sequence already holds the first this-many prompt ids (a previous turn's prompt and reply):
+   * it is not reset and only the rest of the prompt is prefilled. Must equal the sequence's length
+   * and be less than the prompt's length (the last prompt token must be fed to get logits). When
+   * the prompt has to be truncated the cache is not reused. Default 0: reset and prefill it all.
+   */
+  cachedPrefixLength?: number;
   /**
    * Positions the model may use, prompt and generated tokens together. Default: the model's
    * `maxPositionEmbeddings`. Raise it only to extrapolate on purpose (e.g. RoPE scaling).
@@ -72,6 +87,8 @@ export interface GenerateResult {
   finishReason: FinishReason;
   /** Tokens of the prompt as it was fed (after any truncation). */
   promptTokens: number;
+  /** Prompt tokens taken from the sequence's cache instead of being prefilled (see `cachedPrefixLength`). */
+  cachedPromptTokens: number;
   /** Prompt tokens dropped to fit the context (0 unless `truncate` is `'left'` or `'middle'`). */
   truncatedTokens: number;
   /**
@@ -176,6 +193,10 @@ export function generate(
   checkSequence(sequence);
   const chunkSize = options.prefillChunkSize ?? promptIds.length;
   if (options.prefillChunkSize !== undefined) checkPositiveInteger(chunkSize, 'prefillChunkSize');
+  const stepwiseTail = options.stepwisePromptTail ?? 0;
+  if (!(Number.isSafeInteger(stepwiseTail) && stepwiseTail >= 0)) {
+    throw new EngineInputError(`stepwisePromptTail must be an integer >= 0, got ${String(stepwiseTail)}`);
+  }
   checkIds(promptIds, vocabSize, 'prompt');
   const stopTokenIds = options.stopTokenIds ?? [];
   stopTokenIds.forEach((id, i) => {
@@ -207,6 +228,27 @@ export function generate(
     truncatedTokens = prompt.length - room;
     prompt = truncatePrompt(prompt, room, truncation);
   }
+  // A truncated prompt no longer starts with what the cache holds.
+  const cachedPrefixLength = truncatedTokens > 0 ? 0 : (options.cachedPrefixLength ?? 0);
+  if (cachedPrefixLength !== 0) {
+    if (
+      !(
+        Number.isSafeInteger(cachedPrefixLength) &&
+        cachedPrefixLength > 0 &&
+        cachedPrefixLength < prompt.length
+      )
+    ) {
+      throw new EngineInputError(
+        `cachedPrefixLength must be an integer in [0, ${prompt.length - 1}] (below the prompt's length), got ${String(cachedPrefixLength)}`,
+      );
+    }
+    const held = executor.length(sequence);
+    if (held !== cachedPrefixLength) {
+      throw new EngineInputError(
+        `cachedPrefixLength is ${cachedPrefixLength} but sequence ${sequence} holds ${held} tokens`,
+      );
+    }
+  }
   if (prompt.length + 1 > executor.maxTokens) {
     throw new CapacityError(
       `prompt of ${prompt.length} tokens plus 1 generated token exceeds the executor's maxTokens ` +
@@ -217,11 +259,12 @@ export function generate(
   const rng = createRng(seed);
   return run(executor, prompt, {
     truncatedTokens,
+    cachedPrefixLength,
     sampling,
     rng,
     maxNewTokens,
     sequence,
-    chunkSize,
+    chunks: promptChunks(cachedPrefixLength, prompt.length, chunkSize, stepwiseTail),
     stopTokens: new Set(stopTokenIds),
     stopStrings,
     signal: options.signal,
@@ -236,6 +279,21 @@ function resolveContextLength(executor: Executor, requested: number | undefined)
   return requested;
 }
 
+/**
+ * [start, end) ranges the prompt is fed in after the `from` ids the cache holds: chunks of
+ * `chunkSize` over all but the last `tail` tokens (capped so one token is prefilled), then one
+ * range per tail token.
+ */
+function promptChunks(from: number, length: number, chunkSize: number, tail: number): [number, number][] {
+  const prefillEnd = Math.max(from + 1, length - tail);
+  const chunks: [number, number][] = [];
+  for (let start = from; start < prefillEnd; start += chunkSize) {
+    chunks.push([start, Math.min(start + chunkSize, prefillEnd)]);
+  }
+  for (let position = prefillEnd; position < length; position++) chunks.push([position, position + 1]);
+  return chunks;
+}
+
 /** The prompt cut to `room` tokens: its last ones (`left`), or its first and last halves (`middle`). */
 function truncatePrompt(prompt: readonly number[], room: number, how: 'left' | 'middle'): number[] {
   if (how === 'left') return prompt.slice(prompt.length - room);
@@ -245,11 +303,13 @@ function truncatePrompt(prompt: readonly number[], room: number, how: 'left' | '
 
 interface RunSettings {
   truncatedTokens: number;
+  cachedPrefixLength: number;
   sampling: ReturnType<typeof resolveSamplingOptions>;
   rng: ReturnType<typeof createRng>;
   maxNewTokens: number;
   sequence: number;
-  chunkSize: number;
+  /** [start, end) ranges of the prompt, one forward call each. */
+  chunks: readonly (readonly [number, number])[];
   stopTokens: ReadonlySet<number>;
   stopStrings: readonly string[];
   signal: AbortSignal | undefined;
@@ -261,7 +321,7 @@ async function* run(
   prompt: readonly number[],
   settings: RunSettings,
 ): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
-  const { sampling, rng, maxNewTokens, sequence, chunkSize, stopTokens, signal } = settings;
+  const { sampling, rng, maxNewTokens, sequence, chunks, stopTokens, signal } = settings;
   const tokens: number[] = [];
   let text = '';
   let prefillMs = 0;
@@ -271,6 +331,7 @@ async function* run(
     text,
     finishReason,
     promptTokens: prompt.length,
+    cachedPromptTokens: settings.cachedPrefixLength,
     truncatedTokens: settings.truncatedTokens,
     prefillMs,
     decodeMs,
@@ -314,7 +375,7 @@ async function* run(
     return id;
   };
 
-  executor.reset(sequence);
+  if (settings.cachedPrefixLength === 0) executor.reset(sequence);
   const decoder = settings.detokenizer?.createDecodeStream();
   const matcher = new StopStringMatcher(settings.stopStrings);
 
@@ -322,10 +383,10 @@ async function* run(
   // What the last call produced: logits to sample on the host, or the id the executor sampled.
   let logits: Float32Array | undefined;
   let sampled: number | undefined;
-  for (let start = 0; start < prompt.length; start += chunkSize) {
-    const chunk = prompt.slice(start, start + chunkSize);
+  for (const [start, end] of chunks) {
+    const chunk = prompt.slice(start, end);
     let done: boolean;
-    if (forwardSample !== undefined && start + chunkSize >= prompt.length) {
+    if (forwardSample !== undefined && end === prompt.length) {
       sampled = await forwardSampled(chunk);
       done = sampled !== undefined;
     } else {

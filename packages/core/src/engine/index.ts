@@ -13,6 +13,13 @@ export type {
 } from './engine.js';
 export { collectGeneration, generate, score } from './engine.js';
 export { BackendResultError, ContextLengthError, EngineInputError } from './engine-errors.js';
+export type { GenerationDefaults } from './generation-defaults.js';
+export {
+  DEFAULT_MAX_NEW_TOKENS,
+  endOfSequenceIds,
+  generationDefaults,
+  TRANSFORMERS_DEFAULT_TOP_K,
+} from './generation-defaults.js';
 export type { ResolvedSamplingOptions, Rng, SamplingOptions } from './sampling.js';
 export {
   applyRepetitionPenalty,

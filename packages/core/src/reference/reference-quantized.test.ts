@@ -177,4 +177,10 @@ describe('reference executor with W8A8 weights', () => {
     ).toThrow(/W8A8 weights have 0 layers/);
     expect(() => validateLoadRequest('x', withFormat, broken, policy, { maxTokens: 8 })).not.toThrow();
   });
+
+  it('is refused by gate training, which runs float weights', async () => {
+    await expect(
+      backend.loadGateTrainer!(w8a8, { maxTokens: 8, mask: { kind: 'token', sinkSize: 1, recentSize: 4 } }),
+    ).rejects.toThrow(/trains gates on float weights; this model is W8A8/);
+  });
 });
