@@ -108,19 +108,6 @@ describe('duo quantize', () => {
     expect(floatOnQuantized.stderr).toMatch(
       /quantized \(W8A8\) checkpoint; --weights float needs a float model/,
     );
-    const cpuW8a8 = await runCli(
-      'score',
-      '--model',
-      model,
-      '--weights',
-      'w8a8',
-      '--ids',
-      '1,2',
-      '--prefill-length',
-      '1',
-    );
-    expect(cpuW8a8.code).toBe(1);
-    expect(cpuW8a8.stderr).toMatch(/cpu backend runs float weights; this model is W8A8/);
     const cpuInt4 = await runCli(
       'score',
       '--model',
@@ -138,6 +125,24 @@ describe('duo quantize', () => {
       (await runCli('score', '--model', model, '--kv-dtype', 'int3', '--ids', '1', '--prefill-length', '1'))
         .code,
     ).toBe(2);
+    const generateInt4 = (...backend: string[]) =>
+      runCli(
+        'generate',
+        '--model',
+        out,
+        ...backend,
+        '--kv-dtype',
+        'int4',
+        '--prompt-ids',
+        '1,2,3',
+        '--max-new-tokens',
+        '2',
+      );
+    const refused = await generateInt4();
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--kv-dtype int4: the cpu backend keeps fp32 KV caches/);
+    const generated = await generateInt4('--backend', 'reference');
+    expect(generated.code, generated.stderr).toBe(0);
     expect((await runCli('quantize', '--model', model)).stderr).toMatch(/--out DIR is required/);
     expect((await runCli('quantize', '--model', model, '--out', model)).stderr).toMatch(/--out must differ/);
   });
