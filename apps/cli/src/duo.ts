@@ -14,6 +14,7 @@ import { INFO_USAGE, runInfo } from './commands/info.js';
 import { LONGBENCH_USAGE, runLongBench } from './commands/longbench.js';
 import { NIAH_USAGE, runNiah } from './commands/niah.js';
 import { PATTERN_USAGE, runPatternCommand } from './commands/pattern.js';
+import { QUANTIZE_USAGE, runQuantize } from './commands/quantize.js';
 import { runScore, SCORE_USAGE } from './commands/score.js';
 import { runServe, SERVE_USAGE } from './commands/serve.js';
 import { runTrain, TRAIN_USAGE } from './commands/train.js';
@@ -37,6 +38,7 @@ Commands:
   bench      decode/prefill latency and KV memory per policy, any backend
   serve      an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
+  quantize   write a W8A8 checkpoint (SmoothQuant int8 weights) that --model then runs as W8A8
   pattern    show, sparsify, measure, plot and create attention-pattern directories
   example    a short tour of \`duo pattern\` on a pattern generated here
   help       this text (also: duo <command> --help)
@@ -55,6 +57,7 @@ const COMMAND_USAGE: Record<string, string> = {
   demo: DEMO_USAGE,
   pattern: PATTERN_USAGE,
   train: TRAIN_USAGE,
+  quantize: QUANTIZE_USAGE,
   serve: SERVE_USAGE,
 };
 
@@ -107,6 +110,9 @@ export async function main(
         return 0;
       case 'train':
         await runTrain(rest, io, signal);
+        return 0;
+      case 'quantize':
+        await runQuantize(rest, io, signal);
         return 0;
       case 'serve':
         await runServe(rest, io, signal);

@@ -14,6 +14,7 @@ export type { StagedFile } from './io/atomic-write.js';
 export { stageFile, writeFileAtomic, writeFilesAtomically } from './io/atomic-write.js';
 export * from './model/index.js';
 export * from './policy/index.js';
+export * from './quant/index.js';
 export { foldSeed, mulberry32, mulberry32Uint32 } from './random.js';
 export * from './reference/index.js';
 export * from './tokenizer/index.js';

@@ -14,8 +14,8 @@ import {
   type ModelSource,
   measureMatmulFloor,
   planMemory,
-  policyForBackend,
   policyFromMask,
+  quantizeLinears,
   randomModelConfig,
   resolveBackend,
   streamingPolicy,
@@ -30,15 +30,18 @@ import {
 } from '@duo-attn/eval';
 import { measureCopyBandwidth } from '@duo-attn/kernels-cuda';
 import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
+import { hasQuantizationConfig, loadQuantizedModel } from '@duo-attn/quant';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
+import { kvDtypeOption, policyWithKvDtype, weightsOption } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
 import { formatBenchTable } from './bench-table.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
          [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR] [--json]
+         [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
          the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor, on
@@ -53,6 +56,9 @@ Defaults: --contexts 1024,4096, --steps 8, --prompt-length 1024, --chunks 128,25
 --sink 64, --recent 256, --threads all cores (cpu backend).
 Backends: the best available by default (cuda when a GPU and the built addon are there, else cpu);
 --backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
+--kv-dtype names the KV cache dtype (default the backend's own; int4 runs on the reference backend only);
+--weights w8a8 quantizes the weights at load (int8 per output channel, int8 activations per token; a
+--model written by \`duo quantize\` is W8A8 already), on the reference and cpu backends for now.
 `;
 
 export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
@@ -80,6 +86,8 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       chunks: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      'kv-dtype': { type: 'string' },
+      weights: { type: 'string' },
       json: { type: 'boolean' },
     },
     BENCH_USAGE,
@@ -112,9 +120,21 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       : { ...MODEL_SHAPES[shape as keyof typeof MODEL_SHAPES], seed, maxPositionEmbeddings: 1 << 20 };
   // Random weights are built on the host only for backends that need them: the cuda backend makes
   // them on the device (an 8B shape would be 32 GB of float32 here).
-  let hostModel: ModelSource | undefined = modelDir !== undefined ? await loadModel(modelDir) : undefined;
+  const kvDtype = kvDtypeOption(args);
+  const quantizedDir = modelDir !== undefined && (await hasQuantizationConfig(modelDir));
+  if (quantizedDir && weightsOption(args) === 'float') {
+    throw new UsageError(`${modelDir} is a quantized (W8A8) checkpoint; --weights float needs a float model`);
+  }
+  const w8a8 = quantizedDir || weightsOption(args) === 'w8a8';
+  let hostModel: ModelSource | undefined =
+    modelDir === undefined
+      ? undefined
+      : quantizedDir
+        ? await loadQuantizedModel(modelDir)
+        : await loadModel(modelDir);
+  if (hostModel !== undefined && w8a8 && !quantizedDir) hostModel = quantizeLinears(hostModel);
   const hostWeights = (): ModelSource => {
-    hostModel ??= createRandomModel(shapeOptions);
+    hostModel ??= w8a8 ? quantizeLinears(createRandomModel(shapeOptions)) : createRandomModel(shapeOptions);
     return hostModel;
   };
   const config = hostModel?.config ?? randomModelConfig(shapeOptions);
@@ -129,7 +149,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       : await resolveBackend(backendName);
   const policies = policyNames.map((name) => ({
     name,
-    policy: policyForBackend(policyFor(name, config, gates, sinkSize, recentSize), backend),
+    policy: policyWithKvDtype(policyFor(name, config, gates, sinkSize, recentSize), backend, kvDtype),
   }));
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
   // On the GPU, decode is bounded by memory bandwidth: each step's floor is (weight bytes + KV bytes
@@ -146,13 +166,13 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   for (const { name, policy } of policies) {
     io.stderr(`${backend.name} backend, policy ${name}\n`);
     const executor =
-      hostModel === undefined && isSyntheticLoader(backend)
+      hostModel === undefined && !w8a8 && isSyntheticLoader(backend)
         ? await backend.loadSynthetic(config, policy, { maxTokens }, seed)
         : await backend.load(hostWeights(), policy, { maxTokens });
     try {
       const { weightBytes } = executor.memory();
       const plan = planMemory(config, policy, {
-        weightDtype: backend.capabilities.computeDtypes.includes('fp32') ? 'fp32' : 'bf16',
+        weightDtype: w8a8 ? 'int8' : backend.capabilities.computeDtypes.includes('fp32') ? 'fp32' : 'bf16',
       });
       if (mode === 'prefill') {
         const measurements = await benchmarkPrefill(executor, {
@@ -196,7 +216,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     }
   }
   const floor =
-    mode === 'decode' && backend.name === 'cpu'
+    mode === 'decode' && backend.name === 'cpu' && !w8a8 // the floor measures float matmuls
       ? await measureMatmulFloor(hostWeights(), { threads: threads ?? Math.max(1, cpus().length) })
       : undefined;
   const report = {

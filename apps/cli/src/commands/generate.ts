@@ -5,7 +5,15 @@ import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { InterruptedError } from '../interrupted.js';
-import { MODEL_OPTIONS, openModel, openTokenizer, openTokenizerIfPresent } from '../model-options.js';
+import {
+  kvDtypeOption,
+  MODEL_OPTIONS,
+  openModel,
+  openTokenizer,
+  openTokenizerIfPresent,
+  QUANT_OPTIONS,
+  QUANT_USAGE,
+} from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const GENERATE_USAGE = `Usage: duo generate --model DIR [--backend NAME] [policy options] [--prefill-chunk N]
@@ -27,13 +35,15 @@ The prompt plus --max-new-tokens must fit the model's context (max_position_embe
 is refused; --truncate left drops the prompt's first tokens to fit, --truncate middle its middle ones.
 --context-length N allows N positions instead (to extrapolate on purpose, e.g. with RoPE scaling).
 
-${POLICY_USAGE}`;
+${POLICY_USAGE}
+${QUANT_USAGE}`;
 
 export async function runGenerate(argv: readonly string[], io: CliIo, signal?: AbortSignal): Promise<void> {
   const args = parseCommandArgs(
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       prompt: { type: 'string' },
       'prompt-ids': { type: 'string' },
@@ -115,14 +125,22 @@ export async function runGenerate(argv: readonly string[], io: CliIo, signal?: A
   const fed = Math.min(promptIds.length, Math.max(1, limit - maxNewTokens));
   const backendName = stringOption(args, 'backend');
   // The library entry point does the rest: backend, cache dtype, end-of-sequence ids, sampling defaults.
+  const kvDtype = kvDtypeOption(args);
   const llm = await createLanguageModel(model, {
     ...(backendName !== undefined ? { backend: backendName } : {}),
     ...(tokenizer !== undefined ? { tokenizer } : {}),
-    policy,
+    policy: kvDtype === undefined ? policy : { ...policy, cacheDtype: kvDtype },
     policyDescription: description,
     maxTokens: fed + maxNewTokens,
     ...(contextLength !== undefined ? { contextLength } : {}),
   });
+  if (kvDtype !== undefined && llm.policy.cacheDtype !== kvDtype) {
+    // The library falls back to the backend's own cache dtype; an explicit --kv-dtype must not.
+    await llm.dispose();
+    throw new UsageError(
+      `--kv-dtype ${kvDtype}: the ${llm.backendName} backend keeps ${llm.policy.cacheDtype} KV caches (int4 runs on --backend reference)`,
+    );
+  }
   const cut = promptIds.length - fed;
   io.stderr(
     `${llm.backendName} backend, ${description}, prompt ${promptIds.length} tokens${cut > 0 ? ` (${cut} truncated from the ${truncate}: ${fed} fed)` : ''}\n`,

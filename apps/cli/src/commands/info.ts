@@ -7,16 +7,19 @@ import {
   readModelConfig,
   weightDtypeFromConfig,
 } from '@duo-attn/core';
+import { hasQuantizationConfig } from '@duo-attn/quant';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, formatBytes, formatTable, printJson } from '../cli-io.js';
-import { MODEL_OPTIONS, modelDirectory } from '../model-options.js';
+import { MODEL_OPTIONS, modelDirectory, QUANT_OPTIONS, weightsOption } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
-export const INFO_USAGE = `Usage: duo info --model DIR [policy options] [--kv-dtype fp32|bf16|fp16|int4] [--memory GiB] [--json]
+export const INFO_USAGE = `Usage: duo info --model DIR [policy options] [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
+         [--memory GiB] [--json]
 
 Architecture summary, parameter count, KV bytes per token (full attention vs the policy) and, with
 --memory, how many tokens of context fit in that much memory after the weights. The KV cache is
-counted in --kv-dtype (default: the checkpoint's dtype, fp32 when the config states none).
+counted in --kv-dtype (default: the checkpoint's dtype, fp32 when the config states none); weights
+as int8 with fp16 scales for --weights w8a8 or a checkpoint written by \`duo quantize\`.
 
 ${POLICY_USAGE}`;
 
@@ -25,6 +28,7 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       'kv-dtype': { type: 'string' },
       memory: { type: 'string' },
@@ -35,7 +39,8 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
   const config = await readModelConfig(modelDirectory(args));
   const resolved = await policyFromArgs(args, config);
   // Configs that do not state a dtype are float32 checkpoints (HF's default).
-  const weightDtype = weightDtypeFromConfig(config) ?? 'fp32';
+  const w8a8 = weightsOption(args) === 'w8a8' || (await hasQuantizationConfig(modelDirectory(args)));
+  const weightDtype = w8a8 ? 'int8' : (weightDtypeFromConfig(config) ?? 'fp32');
   const kvDtype = stringOption(args, 'kv-dtype') ?? (weightDtype === 'int8' ? 'fp16' : weightDtype);
   if (!KV_CACHE_DTYPES.includes(kvDtype as KvCacheDtype)) {
     throw new UsageError(`--kv-dtype must be one of ${KV_CACHE_DTYPES.join(', ')}, got "${kvDtype}"`);

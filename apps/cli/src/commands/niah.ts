@@ -23,7 +23,15 @@ import { numberOption, type OptionSpec, parseCommandArgs, stringOption, UsageErr
 import { type CliIo, formatBytes, formatTable, printJson, progressReporter } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { InterruptedError } from '../interrupted.js';
-import { MODEL_OPTIONS, modelDirectory, openExecutor, openModel, openTokenizer } from '../model-options.js';
+import {
+  MODEL_OPTIONS,
+  modelDirectory,
+  openExecutor,
+  openModel,
+  openTokenizer,
+  QUANT_OPTIONS,
+  QUANT_USAGE,
+} from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policiesFromArgs } from '../policy-options.js';
 
@@ -40,10 +48,12 @@ model's format; the model defaults to the bundled toy model. --out DIR writes re
 heatmap per policy (SVG and PNG).
 Defaults: --depths 0,25,50,75,100, --trials 1, --seed 0, --value-digits 7.
 
-${POLICY_USAGE.replace('--policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)', '--policy full|streaming|duo repeatable; duo needs --pattern (default: full)')}`;
+${POLICY_USAGE.replace('--policy full|streaming     full attention (default) or streaming heads only (StreamingLLM-like)', '--policy full|streaming|duo repeatable; duo needs --pattern (default: full)')}
+${QUANT_USAGE}`;
 
 const NIAH_OPTIONS: OptionSpec = {
   ...MODEL_OPTIONS,
+  ...QUANT_OPTIONS,
   ...POLICY_OPTIONS,
   policy: { type: 'string', multiple: true },
   lengths: { type: 'string' },
@@ -68,7 +78,11 @@ export interface NiahPolicyResult {
   readonly backend: string;
   readonly score: number;
   readonly trials: number;
-  /** KV bytes per token of context (fp32 cache, from the memory planner). */
+  /** The KV cache dtype the executor kept (fp32 on cpu/reference unless --kv-dtype, bf16 on cuda). */
+  readonly kvCacheDtype: string;
+  /** `w8a8` for int8 weights and activations, else `float`. */
+  readonly weights: 'float' | 'w8a8';
+  /** KV bytes per token of context in that dtype, from the memory planner. */
   readonly kvBytesPerToken: number;
   /** KV bytes the policy holds at the longest length. */
   readonly kvBytesAtLongest: number;
@@ -178,14 +192,16 @@ export async function niah(
       });
       interrupted = run.interrupted;
       if (run.records.length > 0) {
-        const plan = planMemory(model.config, policy, {
-          weightDtype: weightDtypeFromConfig(model.config) ?? 'fp32',
+        const plan = planMemory(model.config, executor.policy, {
+          weightDtype: model.w8a8 !== undefined ? 'int8' : (weightDtypeFromConfig(model.config) ?? 'fp32'),
         });
         const score = run.records.reduce((sum, record) => sum + record.score, 0) / run.records.length;
         results.push({
           name,
           description,
           backend: backend.name,
+          kvCacheDtype: executor.policy.cacheDtype,
+          weights: model.w8a8 !== undefined ? 'w8a8' : 'float',
           score,
           trials: run.records.length,
           kvBytesPerToken: plan.policy.kvBytesPerToken,
@@ -249,7 +265,7 @@ function formatNiah(
         return mode === 'value' ? `${cell.correct}/${cell.trials}` : cell.score.toFixed(2);
       }),
     ]);
-    text += `${result.description} (${result.backend} backend)\n${formatTable([['depth \\ length', ...lengths.map(String)], ...rows])}\n`;
+    text += `${result.description} (${result.backend} backend, ${result.kvCacheDtype} KV cache, ${result.weights} weights)\n${formatTable([['depth \\ length', ...lengths.map(String)], ...rows])}\n`;
   }
   text += formatTable([
     [

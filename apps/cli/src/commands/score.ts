@@ -5,7 +5,7 @@ import { ContextLengthError, score } from '@duo-attn/core';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList, readIdFile } from '../id-list.js';
-import { MODEL_OPTIONS, openExecutor, openModel } from '../model-options.js';
+import { MODEL_OPTIONS, openExecutor, openModel, QUANT_OPTIONS, QUANT_USAGE } from '../model-options.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const SCORE_USAGE = `Usage: duo score --model DIR (--ids 1,2,3 | --ids-file F) --prefill-length P [--prefill-chunk C]
@@ -15,13 +15,15 @@ Prints the argmax of the logits at every position (the predicted next token) and
 full logits of those positions (JSON: {"argmax": [...], "logits": {"i": [...]}}). The ids must fit the
 model's context (max_position_embeddings) unless --context-length N allows more positions.
 
-${POLICY_USAGE}`;
+${POLICY_USAGE}
+${QUANT_USAGE}`;
 
 export async function runScore(argv: readonly string[], io: CliIo, signal?: AbortSignal): Promise<void> {
   const args = parseCommandArgs(
     argv,
     {
       ...MODEL_OPTIONS,
+      ...QUANT_OPTIONS,
       ...POLICY_OPTIONS,
       ids: { type: 'string' },
       'ids-file': { type: 'string' },

@@ -3,6 +3,7 @@
 import type { ResolvedSamplingOptions } from '../engine/sampling.js';
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import type { KvCacheDtype, KvCachePolicy } from '../policy/kv-cache-policy.js';
+import type { W8A8Weights } from '../quant/w8a8-weights.js';
 import type { GateTrainer, GateTrainerOptions } from '../training/gate-trainer.js';
 
 /** What a backend can do; used to pick one and to skip conformance cases. */
@@ -10,16 +11,30 @@ export interface BackendCapabilities {
   /** Compute dtypes, e.g. ['fp32'] for reference/cpu, ['bf16'] for cuda. */
   readonly computeDtypes: readonly string[];
   readonly kvCacheDtypes: readonly KvCacheDtype[];
+  /** Weight formats it runs; absent means `['float']`. A model with `w8a8` needs `'w8a8'`. */
+  readonly weightFormats?: readonly WeightFormat[];
   /** Supports forward+backward for gate training. */
   readonly training: boolean;
   /** Device memory in bytes, when the backend runs on a device with its own memory. */
   readonly deviceMemoryBytes?: number;
 }
 
+/**
+ * How a model's linear layers run. `float`: float weights, float activations. `w8a8`: int8 weights
+ * (per output channel) times int8 activations (per token, dynamic), see {@link ModelSource.w8a8}.
+ */
+export type WeightFormat = 'float' | 'w8a8';
+
 /** A model as handed to a backend: architecture plus float32 weights (HF layout, original head order). */
 export interface ModelSource {
   readonly config: ModelConfig;
+  /**
+   * Float32 weights. With `w8a8`, the norms are the smoothed ones and each linear field holds its
+   * int8 layer dequantized (codes · scale), so float-only consumers see the same matrices.
+   */
   readonly weights: ModelWeights;
+  /** Present for a W8A8 model (docs/decisions/0007): its linears as int8; backends without `w8a8` refuse it. */
+  readonly w8a8?: W8A8Weights;
 }
 
 export interface LoadOptions {

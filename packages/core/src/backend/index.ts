@@ -11,6 +11,7 @@ export type {
   LoadOptions,
   MemoryReport,
   ModelSource,
+  WeightFormat,
 } from './backend.js';
 export {
   AbortedError,

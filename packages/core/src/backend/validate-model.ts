@@ -4,6 +4,8 @@
 import type { ModelConfig, ModelWeights } from '../model/model-types.js';
 import { validatePolicyForModel } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import { QuantFormatError } from '../quant/quant-errors.js';
+import { validateW8A8Weights } from '../quant/w8a8-weights.js';
 import type { GateTrainerOptions } from '../training/gate-trainer.js';
 import { checkStreamingMask } from '../training/streaming-mask.js';
 import type { BackendCapabilities, LoadOptions, ModelSource } from './backend.js';
@@ -162,6 +164,21 @@ export function validateLoadRequest(
   validateModelSource(model);
   const { config } = model;
   validatePolicyForModel(policy, config);
+  if (model.w8a8 !== undefined) {
+    const formats = capabilities.weightFormats ?? ['float'];
+    if (!formats.includes('w8a8')) {
+      throw new ModelLoadError(
+        'E_MODEL_UNSUPPORTED',
+        `the ${backendName} backend runs ${formats.join('/')} weights; this model is W8A8 (int8 weights and activations)`,
+      );
+    }
+    try {
+      validateW8A8Weights(config, model.w8a8);
+    } catch (error) {
+      if (error instanceof QuantFormatError) throw new ModelLoadError('E_WEIGHTS', error.message);
+      throw error;
+    }
+  }
   if (!capabilities.kvCacheDtypes.includes(policy.cacheDtype)) {
     throw new ModelLoadError(
       'E_MODEL_UNSUPPORTED',
@@ -188,6 +205,12 @@ export function validateGateTrainerRequest(
   options: GateTrainerOptions,
 ): void {
   validateModelSource(model);
+  if (model.w8a8 !== undefined) {
+    throw new ModelLoadError(
+      'E_MODEL_UNSUPPORTED',
+      `the ${backendName} backend trains gates on float weights; this model is W8A8 (train on the float checkpoint)`,
+    );
+  }
   checkStreamingMask(options.mask);
   const { maxTokens } = resolveLoadOptions({ maxTokens: options.maxTokens });
   const { config } = model;

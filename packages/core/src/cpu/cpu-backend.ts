@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { Backend, BackendCapabilities, Executor, LoadOptions, ModelSource } from '../backend/backend.js';
 import { BackendUnavailableError } from '../backend/backend-errors.js';
 import { validateLoadRequest } from '../backend/validate-model.js';
-import type { ModelWeights } from '../model/model-types.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { CpuExecutor } from './cpu-executor.js';
 import { buildDecoderGraph, type DecoderGraph } from './decoder-graph.js';
@@ -25,6 +24,8 @@ export interface CpuBackendOptions {
 const capabilities: BackendCapabilities = {
   computeDtypes: ['fp32'],
   kvCacheDtypes: ['fp32'],
+  // w8a8 through MatMulInteger (int8 × int8, int32 accumulation); KV4 caches are not implemented here.
+  weightFormats: ['float', 'w8a8'],
   training: false,
 };
 
@@ -124,17 +125,27 @@ async function loadCpu(
     threads,
     graph: owned,
     graphDirectory: directory,
-    weightBytes: weightBytes(model.weights),
+    weightBytes: weightBytes(model),
   });
 }
 
-/** Bytes of the distinct float32 weight arrays (tied embeddings counted once). */
-function weightBytes(weights: ModelWeights): number {
+/**
+ * Bytes of the distinct weight arrays the graph holds (tied embeddings counted once): float32, and
+ * for a W8A8 model its int8 linears (codes + float32 scales) instead of their float view.
+ */
+function weightBytes(model: ModelSource): number {
+  const { weights, w8a8 } = model;
+  const linears = new Set(['qProj', 'kProj', 'vProj', 'oProj', 'gateProj', 'upProj', 'downProj']);
   const arrays = new Set<Float32Array>([weights.embedTokens, weights.norm, weights.lmHead]);
   for (const layer of weights.layers) {
-    for (const value of Object.values(layer)) if (value instanceof Float32Array) arrays.add(value);
+    for (const [name, value] of Object.entries(layer)) {
+      if (value instanceof Float32Array && !(w8a8 !== undefined && linears.has(name))) arrays.add(value);
+    }
   }
   let bytes = 0;
   for (const array of arrays) bytes += array.byteLength;
+  for (const layer of w8a8?.layers ?? []) {
+    for (const linear of Object.values(layer)) bytes += linear.weight.byteLength + linear.scale.byteLength;
+  }
   return bytes;
 }

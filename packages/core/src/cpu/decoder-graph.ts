@@ -9,9 +9,12 @@ import type { ModelConfig } from '../model/model-types.js';
 import { type RopeFrequencies, ropeCosSin, ropeFrequencies } from '../model/rope.js';
 import { validatePolicyForModel } from '../policy/create-policy.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
-import { reorderWeights } from '../policy/reorder-weights.js';
+import { reorderW8A8Weights, reorderWeights } from '../policy/reorder-weights.js';
+import type { Int8Linear } from '../quant/int8-weights.js';
+import type { W8A8LayerWeights, W8A8Weights } from '../quant/w8a8-weights.js';
 import { GraphBuilder } from './onnx/graph-builder.js';
 import { OnnxGraphError } from './onnx/onnx-errors.js';
+import { TensorDataType } from './onnx/onnx-proto.js';
 
 /** The built graph on disk and the head split it was built for. */
 export interface DecoderGraph {
@@ -110,7 +113,8 @@ export async function buildDecoderGraph(
     streaming: split.streamingKvHeads.length,
   }));
   const g = new GraphBuilder({ opset: 17, name: 'duo_decoder', extraOpsets: { [MS_DOMAIN]: 1 } });
-  new DecoderWriter(g, config, options.linear ?? 'matmul').write(weights, layers);
+  const w8a8 = model.w8a8 === undefined ? undefined : reorderW8A8Weights(model.w8a8, config, policy);
+  new DecoderWriter(g, config, options.linear ?? 'matmul').write(weights, layers, w8a8);
   await mkdir(options.directory, { recursive: true });
   const written = await g.writeTo(options.directory, { modelFile: 'decoder.onnx', externalThreshold: 1024 });
   const files = [written.modelPath, ...(written.dataPath === undefined ? [] : [written.dataPath])];
@@ -157,6 +161,7 @@ class DecoderWriter {
   write(
     weights: ReturnType<typeof reorderWeights>,
     layers: readonly { retrieval: number; streaming: number }[],
+    w8a8?: W8A8Weights,
   ): void {
     const { g, config } = this;
     const { headDim, hiddenSize, vocabSize } = config;
@@ -192,7 +197,7 @@ class DecoderWriter {
     const embed = g.initializer('embed_tokens', weights.embedTokens, [vocabSize, hiddenSize]);
     let x = g.node('Gather', [embed, ids], { axis: 0 }); // [T, H]
     weights.layers.forEach((w, layer) => {
-      x = this.layer(x, w, layer, layers[layer]!);
+      x = this.layer(x, w, layer, layers[layer]!, w8a8?.layers[layer]);
     });
     const last = g.node('Slice', [x, logitsFrom, g.int64s([2n ** 63n - 1n]), g.int64s([0])]);
     const normed = this.rmsNorm(last, g.initializer('norm', weights.norm, [hiddenSize]));
@@ -237,6 +242,7 @@ class DecoderWriter {
     w: ReturnType<typeof reorderWeights>['layers'][number],
     layer: number,
     split: { retrieval: number; streaming: number },
+    int8?: W8A8LayerWeights,
   ): string {
     const { g, config, groupSize } = this;
     const { hiddenSize, numHeads, numKvHeads, headDim, intermediateSize } = config;
@@ -258,7 +264,15 @@ class DecoderWriter {
       qkvBias.set(w.kBias!, qRows);
       qkvBias.set(w.vBias!, qRows + kvRows);
     }
-    const qkv = this.linear(h, `${p}qkv`, qkvWeight, qRows + 2 * kvRows, hiddenSize, qkvBias);
+    const qkv =
+      int8 === undefined
+        ? this.linear(h, `${p}qkv`, qkvWeight, qRows + 2 * kvRows, hiddenSize, qkvBias)
+        : this.linearInt8(
+            h,
+            `${p}qkv`,
+            stackRows([int8.qProj, int8.kProj, int8.vProj], [scale, 1, 1]),
+            qkvBias,
+          );
     const heads3 = g.node('Reshape', [qkv, g.int64s([-1, numHeads + 2 * numKvHeads, headDim])]);
     const { retrieval, streaming } = split;
     const valueParts = [
@@ -312,7 +326,10 @@ class DecoderWriter {
       outputs.push(this.attention(group, heads, `${p}q_${group}`, newKey, newValue, layer));
     }
     const attention = outputs.length === 1 ? outputs[0]! : g.node('Concat', outputs, { axis: 1 });
-    const o = this.linear(attention, `${p}o_proj`, w.oProj, hiddenSize, numHeads * headDim);
+    const o =
+      int8 === undefined
+        ? this.linear(attention, `${p}o_proj`, w.oProj, hiddenSize, numHeads * headDim)
+        : this.linearInt8(attention, `${p}o_proj`, int8.oProj);
     x = g.node('Add', [x, o]);
 
     // SwiGLU MLP with gate|up in one projection.
@@ -326,7 +343,10 @@ class DecoderWriter {
       gateUpBias.set(w.gateBias!);
       gateUpBias.set(w.upBias!, intermediateSize);
     }
-    const gu = this.linear(m, `${p}gate_up`, gateUp, 2 * intermediateSize, hiddenSize, gateUpBias);
+    const gu =
+      int8 === undefined
+        ? this.linear(m, `${p}gate_up`, gateUp, 2 * intermediateSize, hiddenSize, gateUpBias)
+        : this.linearInt8(m, `${p}gate_up`, stackRows([int8.gateProj, int8.upProj], [1, 1]), gateUpBias);
     const [gate, up] = g.nodeOutputs(
       'Split',
       [gu, g.int64s([intermediateSize, intermediateSize])],
@@ -414,6 +434,35 @@ class DecoderWriter {
   }
 
   /** `x [T, in] → [T, out]` with HF `[out, in]` weight and optional `[out]` bias. */
+  /**
+   * A W8A8 linear (core's quant/w8a8-linear.ts rules): per-row int8 activations (`max|x|/127`,
+   * Round = half to even, clipped to ±127), MatMulInteger with int32 accumulation, then
+   * `(f32(acc) · wScale) · xScale` (+ bias). Rows of zeros get scale 0 and output 0 (+ bias).
+   */
+  private linearInt8(x: string, name: string, linear: Int8Linear, bias?: Float32Array): string {
+    const { g } = this;
+    const { outFeatures: out, inFeatures } = linear;
+    const weight = g.initializer(`${name}.weight_int8`, transposeInt8(linear.weight, out, inFeatures), [
+      inFeatures,
+      out,
+    ]);
+    const weightScale = g.initializer(`${name}.weight_scale`, linear.scale, [out]);
+    const amax = g.node('ReduceMax', [g.node('Abs', [x])], { axes: [1], keepdims: 1 }); // [T, 1]
+    const xScale = g.node('Div', [amax, g.float32s([127], [])]);
+    const divisor = g.node('Where', [
+      g.node('Equal', [xScale, g.float32s([0], [])]),
+      g.float32s([1], []),
+      xScale,
+    ]);
+    const rounded = g.node('Round', [g.node('Div', [x, divisor])]);
+    const clipped = g.node('Clip', [rounded, g.float32s([-127], []), g.float32s([127], [])]);
+    const codes = g.node('Cast', [clipped], { to: TensorDataType.int8 });
+    const accumulated = g.node('MatMulInteger', [codes, weight]); // [T, out] int32
+    const scaled = g.node('Mul', [g.node('Cast', [accumulated], { to: TensorDataType.float }), weightScale]);
+    const y = g.node('Mul', [scaled, xScale]);
+    return bias === undefined ? y : g.node('Add', [y, g.initializer(`${name}.bias`, bias, [out])]);
+  }
+
   private linear(
     x: string,
     name: string,
@@ -442,4 +491,35 @@ export function transpose(source: Float32Array, rows: number, columns: number): 
     for (let c = 0; c < columns; c++) out[c * rows + r] = source[base + c]!;
   }
   return out;
+}
+
+/** `[rows, columns]` → `[columns, rows]` int8. */
+function transposeInt8(source: Int8Array, rows: number, columns: number): Int8Array {
+  const out = new Int8Array(source.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * columns;
+    for (let c = 0; c < columns; c++) out[c * rows + r] = source[base + c]!;
+  }
+  return out;
+}
+
+/**
+ * Int8 linears with the same input stacked by rows into one, each block's scales multiplied by its
+ * factor (the softmax scale folded into q, as the float path folds it into q's weights).
+ */
+function stackRows(linears: readonly Int8Linear[], factors: readonly number[]): Int8Linear {
+  const inFeatures = linears[0]!.inFeatures;
+  const outFeatures = linears.reduce((sum, linear) => sum + linear.outFeatures, 0);
+  const weight = new Int8Array(outFeatures * inFeatures);
+  const scale = new Float32Array(outFeatures);
+  let row = 0;
+  linears.forEach((linear, index) => {
+    weight.set(linear.weight, row * inFeatures);
+    scale.set(
+      linear.scale.map((s) => s * factors[index]!),
+      row,
+    );
+    row += linear.outFeatures;
+  });
+  return { outFeatures, inFeatures, weight, scale };
 }

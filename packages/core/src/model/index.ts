@@ -65,5 +65,5 @@ export { SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE, SafetensorsCheckpoint } from 
 export { SafetensorsFile } from './safetensors-file.js';
 export type { SafetensorsEntry } from './safetensors-header.js';
 export { MAX_SAFETENSORS_HEADER_BYTES, SAFETENSORS_DTYPE_BITS } from './safetensors-header.js';
-export type { TensorToWrite, WritableDtype } from './safetensors-writer.js';
+export type { RawTensorToWrite, TensorToWrite, WritableDtype } from './safetensors-writer.js';
 export { SafetensorsWriteError, writeSafetensors } from './safetensors-writer.js';

@@ -7,6 +7,7 @@ import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DuoError } from '../errors.js';
 import { float32ToBfloat16Array, float32ToFloat16Array } from './float-conversion.js';
+import { SAFETENSORS_DTYPE_BITS } from './safetensors-header.js';
 
 /** dtypes the writer produces from float32 data. */
 export type WritableDtype = 'F32' | 'F16' | 'BF16';
@@ -17,6 +18,17 @@ export interface TensorToWrite {
   readonly shape: readonly number[];
   /** `[product of shape]` f32, row-major. */
   readonly data: Float32Array;
+}
+
+/**
+ * One tensor given as the bytes to store (little-endian, row-major), for dtypes the float path does
+ * not produce (int8 weights, packed codes) or bytes the caller has already checksummed.
+ */
+export interface RawTensorToWrite {
+  /** Any whole-byte safetensors dtype: I8, U8, F16, F32, ... */
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly bytes: Uint8Array;
 }
 
 /** Bad input to {@link writeSafetensors}: unknown dtype, data length not matching shape. */
@@ -39,7 +51,7 @@ const CHUNK_ELEMENTS = 1 << 20;
  */
 export async function writeSafetensors(
   file: string,
-  tensors: Readonly<Record<string, TensorToWrite>>,
+  tensors: Readonly<Record<string, TensorToWrite | RawTensorToWrite>>,
   metadata?: Readonly<Record<string, string>>,
 ): Promise<void> {
   const header: Record<string, unknown> = {};
@@ -48,8 +60,21 @@ export async function writeSafetensors(
   for (const [name, tensor] of Object.entries(tensors)) {
     if (name === '__metadata__' || name === '')
       throw new SafetensorsWriteError(file, name, 'reserved tensor name');
-    const elementBytes = ELEMENT_BYTES[tensor.dtype];
+    const raw = isRaw(tensor);
+    const bits = raw ? SAFETENSORS_DTYPE_BITS[tensor.dtype] : undefined;
+    const elementBytes = raw
+      ? bits !== undefined && bits % 8 === 0
+        ? bits / 8
+        : undefined
+      : ELEMENT_BYTES[tensor.dtype];
     if (elementBytes === undefined) {
+      if (raw) {
+        throw new SafetensorsWriteError(
+          file,
+          name,
+          `cannot write raw dtype ${JSON.stringify(tensor.dtype)}; use a whole-byte safetensors dtype`,
+        );
+      }
       throw new SafetensorsWriteError(
         file,
         name,
@@ -62,7 +87,14 @@ export async function writeSafetensors(
         throw new SafetensorsWriteError(file, name, `bad shape [${tensor.shape.join(', ')}]`);
       count *= d;
     }
-    if (count !== tensor.data.length) {
+    if (raw && count * elementBytes !== tensor.bytes.length) {
+      throw new SafetensorsWriteError(
+        file,
+        name,
+        `shape [${tensor.shape.join(', ')}] of ${tensor.dtype} takes ${count * elementBytes} bytes but ${tensor.bytes.length} were given`,
+      );
+    }
+    if (!raw && count !== tensor.data.length) {
       throw new SafetensorsWriteError(
         file,
         name,
@@ -100,7 +132,15 @@ export async function writeSafetensors(
   }
 }
 
-async function writeTensor(handle: FileHandle, tensor: TensorToWrite): Promise<void> {
+function isRaw(tensor: TensorToWrite | RawTensorToWrite): tensor is RawTensorToWrite {
+  return 'bytes' in tensor;
+}
+
+async function writeTensor(handle: FileHandle, tensor: TensorToWrite | RawTensorToWrite): Promise<void> {
+  if (isRaw(tensor)) {
+    await writeAll(handle, tensor.bytes);
+    return;
+  }
   for (let start = 0; start < tensor.data.length; start += CHUNK_ELEMENTS) {
     const part = tensor.data.subarray(start, Math.min(tensor.data.length, start + CHUNK_ELEMENTS));
     let bytes: Uint8Array;

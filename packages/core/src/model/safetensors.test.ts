@@ -115,6 +115,26 @@ describe('writeSafetensors + SafetensorsFile', () => {
     ).rejects.toThrow(/I8/);
     expect(await readdir(dir)).toEqual([]);
   });
+
+  it('writes raw tensors (int8 codes) byte for byte next to float ones', async () => {
+    const file = join(await freshDir(), 'raw.safetensors');
+    const codes = new Int8Array([-127, 0, 5, 127, -1, 3]);
+    await writeSafetensors(file, {
+      w: { dtype: 'I8', shape: [2, 3], bytes: new Uint8Array(codes.buffer) },
+      s: { dtype: 'F32', shape: [2], data: new Float32Array([0.5, 2]) },
+    });
+    const reader = await SafetensorsFile.open(file);
+    expect(reader.entry('w')).toMatchObject({ dtype: 'I8', shape: [2, 3] });
+    expect([...new Int8Array((await reader.readBytes('w')).buffer)]).toEqual([...codes]);
+    expect([...(await reader.readFloat32('s'))]).toEqual([0.5, 2]);
+    await reader.close();
+    await expect(
+      writeSafetensors(file, { w: { dtype: 'I8', shape: [4], bytes: new Uint8Array(3) } }),
+    ).rejects.toThrow(/takes 4 bytes but 3/);
+    await expect(
+      writeSafetensors(file, { w: { dtype: 'F4', shape: [2], bytes: new Uint8Array(1) } }),
+    ).rejects.toThrow(/whole-byte/);
+  });
 });
 
 describe('header validation', () => {

@@ -33,4 +33,4 @@ export {
   weightDtypeFromConfig,
 } from './memory-planner.js';
 export { PolicyError } from './policy-error.js';
-export { reorderedKvHeads, reorderWeights } from './reorder-weights.js';
+export { reorderedKvHeads, reorderW8A8Weights, reorderWeights } from './reorder-weights.js';

@@ -2,6 +2,8 @@
 // come first. Backends then address the two head classes as contiguous slices, not gathers
 // (reference spec §1.6); the layer computes the same function because o_proj is permuted to match.
 import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-types.js';
+import type { Int8Linear } from '../quant/int8-weights.js';
+import type { W8A8LayerWeights, W8A8Weights } from '../quant/w8a8-weights.js';
 import { validatePolicyForModel } from './create-policy.js';
 import type { KvCachePolicy } from './kv-cache-policy.js';
 import { PolicyError } from './policy-error.js';
@@ -70,17 +72,60 @@ export function reorderWeights(
   return { ...weights, layers };
 }
 
+/**
+ * The int8 linears of `w8a8` permuted as {@link reorderWeights} permutes the float ones: q/k/v rows
+ * with their per-output-channel scales, o_proj columns (its scales are per output row, unchanged).
+ */
+export function reorderW8A8Weights(
+  w8a8: W8A8Weights,
+  config: ModelConfig,
+  policy: KvCachePolicy,
+): W8A8Weights {
+  validatePolicyForModel(policy, config);
+  const { numHeads, numKvHeads, headDim, hiddenSize } = config;
+  const groupSize = numHeads / numKvHeads;
+  const layers = w8a8.layers.map((layer, index): W8A8LayerWeights => {
+    const order = reorderedKvHeads(policy, index);
+    if (order.every((head, slot) => head === slot)) return layer;
+    const queryOrder = order.flatMap((kvHead) =>
+      Array.from({ length: groupSize }, (_, g) => kvHead * groupSize + g),
+    );
+    const rows = (linear: Int8Linear, headOrder: readonly number[], what: string): Int8Linear => ({
+      ...linear,
+      weight: permuteBlocks(linear.weight, headOrder, headDim * hiddenSize, `layer ${index} ${what}`),
+      scale: permuteBlocks(linear.scale, headOrder, headDim, `layer ${index} ${what} scale`),
+    });
+    return {
+      ...layer,
+      qProj: rows(layer.qProj, queryOrder, 'qProj'),
+      kProj: rows(layer.kProj, order, 'kProj'),
+      vProj: rows(layer.vProj, order, 'vProj'),
+      oProj: {
+        ...layer.oProj,
+        weight: permuteColumnBlocks(
+          layer.oProj.weight,
+          queryOrder,
+          headDim,
+          hiddenSize,
+          `layer ${index} oProj`,
+        ),
+      },
+    };
+  });
+  return { layers };
+}
+
 /** New array whose block `i` (of `blockLength` contiguous values) is block `order[i]` of `source`. */
-function permuteBlocks(
-  source: Float32Array,
+function permuteBlocks<T extends Float32Array | Int8Array>(
+  source: T,
   order: readonly number[],
   blockLength: number,
   what: string,
-): Float32Array {
+): T {
   if (source.length !== order.length * blockLength) {
     throw new PolicyError(`${what} has ${source.length} values, expected ${order.length * blockLength}`);
   }
-  const out = new Float32Array(source.length);
+  const out = new (source.constructor as new (length: number) => T)(source.length);
   order.forEach((from, to) => {
     out.set(source.subarray(from * blockLength, (from + 1) * blockLength), to * blockLength);
   });
@@ -91,20 +136,20 @@ function permuteBlocks(
  * New `[rows, order.length * blockWidth]` matrix whose column block `i` is column block `order[i]`
  * of `source`.
  */
-function permuteColumnBlocks(
-  source: Float32Array,
+function permuteColumnBlocks<T extends Float32Array | Int8Array>(
+  source: T,
   order: readonly number[],
   blockWidth: number,
   rows: number,
   what: string,
-): Float32Array {
+): T {
   const columns = order.length * blockWidth;
   if (source.length !== rows * columns) {
     throw new PolicyError(
       `${what} has ${source.length} values, expected ${rows * columns} ([${rows}, ${columns}])`,
     );
   }
-  const out = new Float32Array(source.length);
+  const out = new (source.constructor as new (length: number) => T)(source.length);
   for (let row = 0; row < rows; row++) {
     const base = row * columns;
     order.forEach((from, to) => {

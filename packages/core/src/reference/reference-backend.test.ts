@@ -33,7 +33,8 @@ describe('reference backend load', () => {
     expect(backend.name).toBe('reference');
     expect(backend.specificationVersion).toBe('v1');
     expect(await backend.isAvailable()).toEqual({ available: true });
-    expect(backend.capabilities.kvCacheDtypes).toEqual(['fp32']);
+    expect(backend.capabilities.kvCacheDtypes).toEqual(['fp32', 'int4']);
+    expect(backend.capabilities.weightFormats).toEqual(['float', 'w8a8']);
   });
 
   it('rejects a policy of another shape, an unsupported cache dtype, bad options and bad weights', async () => {

@@ -4,7 +4,7 @@
 import type { Backend, BackendCapabilities, Executor, LoadOptions, ModelSource } from '../backend/backend.js';
 import { validateGateTrainerRequest, validateLoadRequest } from '../backend/validate-model.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
-import { reorderWeights } from '../policy/reorder-weights.js';
+import { reorderW8A8Weights, reorderWeights } from '../policy/reorder-weights.js';
 import type { GateTrainer, GateTrainerOptions } from '../training/gate-trainer.js';
 import { ReferenceExecutor } from './reference-executor.js';
 import { ReferenceGateTrainer } from './reference-gate-trainer.js';
@@ -14,7 +14,8 @@ export const REFERENCE_BACKEND_NAME = 'reference';
 
 const capabilities: BackendCapabilities = {
   computeDtypes: ['fp32'],
-  kvCacheDtypes: ['fp32'],
+  kvCacheDtypes: ['fp32', 'int4'],
+  weightFormats: ['float', 'w8a8'],
   // Gate training in float64 (the oracle of the other backends' gradients; tiny models).
   training: true,
 };
@@ -38,10 +39,29 @@ export function createReferenceBackend(): Backend {
 function loadReference(model: ModelSource, policy: KvCachePolicy, options: LoadOptions): ReferenceExecutor {
   const { maxTokens, maxSequences } = validateLoadRequest('reference', capabilities, model, policy, options);
   const { config } = model;
+  const weights = reorderWeights(model.weights, config, policy);
+  if (model.w8a8 === undefined)
+    return new ReferenceExecutor({ config, policy, weights, maxTokens, maxSequences });
+  // W8A8: the layers run the int8 linears; the float view of them is not kept.
+  const empty = new Float32Array(0);
+  const withoutFloatLinears = {
+    ...weights,
+    layers: weights.layers.map((layer) => ({
+      ...layer,
+      qProj: empty,
+      kProj: empty,
+      vProj: empty,
+      oProj: empty,
+      gateProj: empty,
+      upProj: empty,
+      downProj: empty,
+    })),
+  };
   return new ReferenceExecutor({
     config,
     policy,
-    weights: reorderWeights(model.weights, config, policy),
+    weights: withoutFloatLinears,
+    w8a8: reorderW8A8Weights(model.w8a8, config, policy),
     maxTokens,
     maxSequences,
   });

@@ -7,6 +7,15 @@ import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-typ
 import { dynamicRopeLength } from '../model/rope.js';
 import { RopeAngleTable } from '../model/rope-angle-table.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
+import {
+  allocateKv4Groups,
+  copyKv4Groups,
+  dequantizeKv4Group,
+  type Kv4Groups,
+  quantizeKv4Into,
+} from '../quant/kv4-codec.js';
+import { linearW8A8 } from '../quant/w8a8-linear.js';
+import type { W8A8LayerWeights, W8A8Weights } from '../quant/w8a8-weights.js';
 import { applyRope, dot, linear, rmsNorm, silu } from './reference-math.js';
 import { type CacheShape, SequenceCache } from './sequence-cache.js';
 
@@ -16,9 +25,28 @@ export interface ReferenceExecutorInit {
   readonly policy: KvCachePolicy;
   /** Weights with each layer's retrieval heads first (see `reorderWeights`). */
   readonly weights: ModelWeights;
+  /** Int8 linears, reordered the same way (`reorderW8A8Weights`): the layer runs them W8A8. */
+  readonly w8a8?: W8A8Weights;
   readonly maxTokens: number;
   readonly maxSequences: number;
+  /** Sees the input of each linear layer as it runs (calibration); not called otherwise. */
+  readonly observer?: ActivationObserver;
 }
+
+/** The inputs of a decoder layer's linears: q|k|v share one, gate|up share one. */
+export type LinearInputSite = 'qkv' | 'o' | 'gateUp' | 'down';
+
+/**
+ * Called with `x` `[rows, features]` f32 just before the linears of `site` in `layer` consume it
+ * (features: hiddenSize, or numHeads·headDim for `o` in reordered head order, or intermediateSize
+ * for `down`). `x` is the executor's own buffer: read it during the call, never keep or change it.
+ */
+export type ActivationObserver = (
+  layer: number,
+  site: LinearInputSite,
+  x: Float32Array,
+  rows: number,
+) => void;
 
 /** A contiguous run of cached keys/values one query attends to. */
 interface KeySpan {
@@ -38,6 +66,8 @@ interface PendingStreaming {
   readonly keys: Float32Array;
   readonly values: Float32Array;
   readonly count: number;
+  /** The KV4 caches, when the cache dtype is int4. */
+  readonly kv4?: { readonly keys: Kv4Groups; readonly values: Kv4Groups };
 }
 
 /** Executor of the reference backend. Forward calls run one at a time, in call order. */
@@ -53,6 +83,8 @@ export class ReferenceExecutor implements Executor {
   private readonly sequences: (SequenceCache | undefined)[];
   private readonly weightByteCount: number;
   private readonly running = new Set<number>();
+  private readonly observer: ActivationObserver | undefined;
+  private w8a8: W8A8Weights | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
@@ -62,6 +94,8 @@ export class ReferenceExecutor implements Executor {
     this.weights = init.weights;
     this.maxTokens = init.maxTokens;
     this.maxSequences = init.maxSequences;
+    this.observer = init.observer;
+    this.w8a8 = init.w8a8;
     this.rope = new RopeAngleTable(init.config.rope, init.config.headDim);
     this.shape = {
       headDim: init.config.headDim,
@@ -70,14 +104,23 @@ export class ReferenceExecutor implements Executor {
       window: init.policy.sinkSize + init.policy.recentSize,
       maxTokens: init.maxTokens,
       initialRopeLength: init.config.maxPositionEmbeddings,
+      kv4: init.policy.cacheDtype === 'int4',
     };
     this.sequences = new Array<SequenceCache | undefined>(init.maxSequences).fill(undefined);
     const arrays = new Set<Float32Array>([init.weights.embedTokens, init.weights.norm, init.weights.lmHead]);
     for (const layer of init.weights.layers) {
       for (const value of Object.values(layer)) if (value instanceof Float32Array) arrays.add(value);
     }
+    for (const layer of init.w8a8?.layers ?? []) {
+      for (const linear of Object.values(layer)) {
+        arrays.add(linear.scale);
+      }
+    }
     let bytes = 0;
     for (const array of arrays) bytes += array.byteLength;
+    for (const layer of init.w8a8?.layers ?? []) {
+      for (const linear of Object.values(layer)) bytes += linear.weight.byteLength;
+    }
     this.weightByteCount = bytes;
   }
 
@@ -161,6 +204,7 @@ export class ReferenceExecutor implements Executor {
     this.disposed = true;
     await this.queue;
     this.weights = undefined;
+    this.w8a8 = undefined;
     this.sequences.fill(undefined);
   }
 
@@ -233,6 +277,10 @@ export class ReferenceExecutor implements Executor {
       const layerCache = cache.layers[layer]!;
       layerCache.streamingKeys = streaming.keys;
       layerCache.streamingValues = streaming.values;
+      if (streaming.kv4 !== undefined && layerCache.kv4 !== undefined) {
+        layerCache.kv4.streamingKeys = streaming.kv4.keys;
+        layerCache.kv4.streamingValues = streaming.kv4.values;
+      }
       layerCache.streamingCount = streaming.count;
     });
     this.sequences[sequence] = cache;
@@ -262,18 +310,42 @@ export class ReferenceExecutor implements Executor {
     const numRetrieval = this.shape.retrievalHeads[layer]!;
     const numStreaming = numKvHeads - numRetrieval;
     const layerCache = cache.layers[layer]!;
+    const int8 = this.w8a8?.layers[layer];
+    // A linear layer: float32, or W8A8 (int8 weights × per-token int8 activations) when loaded so.
+    const project = (
+      x: Float32Array,
+      name: keyof W8A8LayerWeights,
+      inFeatures: number,
+      outFeatures: number,
+      bias?: Float32Array,
+    ): Float32Array =>
+      int8 === undefined
+        ? linear(x, rows, w[name], inFeatures, outFeatures, bias)
+        : linearW8A8(x, rows, int8[name], bias);
 
     // Attention block.
     const x = rmsNorm(hidden, rows, hiddenSize, w.inputNorm, rmsNormEps);
-    const q = linear(x, rows, w.qProj, hiddenSize, numHeads * headDim, w.qBias); // [rows, numHeads, headDim]
-    const k = linear(x, rows, w.kProj, hiddenSize, numKvHeads * headDim, w.kBias); // [rows, numKvHeads, headDim]
-    const v = linear(x, rows, w.vProj, hiddenSize, numKvHeads * headDim, w.vBias); // [rows, numKvHeads, headDim]
+    this.observer?.(layer, 'qkv', x, rows);
+    const q = project(x, 'qProj', hiddenSize, numHeads * headDim, w.qBias); // [rows, numHeads, headDim]
+    const k = project(x, 'kProj', hiddenSize, numKvHeads * headDim, w.kBias); // [rows, numKvHeads, headDim]
+    const v = project(x, 'vProj', hiddenSize, numKvHeads * headDim, w.vBias); // [rows, numKvHeads, headDim]
     applyRope(q, rows, numHeads, headDim, angles.cos, angles.sin);
     applyRope(k, rows, numKvHeads, headDim, angles.cos, angles.sin);
+
+    // KV4: the chunk's K/V as codes (group t * numKvHeads + h). As in the original, the first chunk
+    // attends to the exact values and every later step to the codes, its own tokens included.
+    const chunk4 = layerCache.kv4 === undefined ? undefined : quantizeChunk(k, v, rows * numKvHeads, headDim);
 
     // Retrieval heads (slots 0..numRetrieval-1) append to their growing cache first, so each query
     // then sees keys 0..p from one place.
     for (let t = 0; t < rows; t++) {
+      if (layerCache.kv4 !== undefined) {
+        const from = t * numKvHeads;
+        const to = (start + t) * numRetrieval;
+        copyKv4Groups(chunk4!.keys, from, layerCache.kv4.retrievalKeys, to, numRetrieval);
+        copyKv4Groups(chunk4!.values, from, layerCache.kv4.retrievalValues, to, numRetrieval);
+        continue;
+      }
       for (let h = 0; h < numRetrieval; h++) {
         const from = (t * numKvHeads + h) * headDim;
         const to = ((start + t) * numRetrieval + h) * headDim;
@@ -284,48 +356,82 @@ export class ReferenceExecutor implements Executor {
 
     const attention = new Float32Array(rows * numHeads * headDim); // [rows, numHeads, headDim]
     const scale = 1 / Math.sqrt(headDim);
+    // KV4 after the first chunk: attention reads the codes' values (the codec's dequantization,
+    // exactly what a kernel reading codes per key computes), dequantized here once per layer call.
+    const kv4 = layerCache.kv4 !== undefined && start > 0 ? layerCache.kv4 : undefined;
+    const retrievalKeys = kv4
+      ? dequantizeKv4Prefix(kv4.retrievalKeys, (start + rows) * numRetrieval)
+      : layerCache.retrievalKeys;
+    const retrievalValues = kv4
+      ? dequantizeKv4Prefix(kv4.retrievalValues, (start + rows) * numRetrieval)
+      : layerCache.retrievalValues;
+    const streamingGroups = layerCache.streamingCount * numStreaming;
+    const streamingKeys = kv4
+      ? dequantizeKv4Prefix(kv4.streamingKeys, streamingGroups)
+      : layerCache.streamingKeys;
+    const streamingValues = kv4
+      ? dequantizeKv4Prefix(kv4.streamingValues, streamingGroups)
+      : layerCache.streamingValues;
+    const chunkKeys = kv4 ? dequantizeKv4Prefix(chunk4!.keys, rows * numKvHeads) : k;
+    const chunkValues = kv4 ? dequantizeKv4Prefix(chunk4!.values, rows * numKvHeads) : v;
     for (let t = 0; t < rows; t++) {
       const position = start + t;
       for (let qh = 0; qh < numHeads; qh++) {
         const kvHead = Math.floor(qh / groupSize);
         const spans: KeySpan[] = [];
+        const chunkSpan: KeySpan = {
+          keys: chunkKeys,
+          values: chunkValues,
+          count: t + 1,
+          heads: numKvHeads,
+          head: kvHead,
+        };
         if (kvHead < numRetrieval) {
-          spans.push({
-            keys: layerCache.retrievalKeys,
-            values: layerCache.retrievalValues,
-            count: position + 1,
-            heads: numRetrieval,
-            head: kvHead,
-          });
+          if (layerCache.kv4 !== undefined && kv4 === undefined) {
+            spans.push(chunkSpan); // first chunk with KV4: keys 0..p are this chunk's, exact
+          } else {
+            spans.push({
+              keys: retrievalKeys,
+              values: retrievalValues,
+              count: position + 1,
+              heads: numRetrieval,
+              head: kvHead,
+            });
+          }
         } else {
           // Streaming head: sink+recent cache (empty on the first chunk) plus this chunk up to t.
           if (start > 0) {
             spans.push({
-              keys: layerCache.streamingKeys,
-              values: layerCache.streamingValues,
+              keys: streamingKeys,
+              values: streamingValues,
               count: layerCache.streamingCount,
               heads: numStreaming,
               head: kvHead - numRetrieval,
             });
           }
-          spans.push({ keys: k, values: v, count: t + 1, heads: numKvHeads, head: kvHead });
+          spans.push(chunkSpan);
         }
         attend(q, (t * numHeads + qh) * headDim, headDim, scale, spans, attention);
       }
     }
 
-    const attentionOut = linear(attention, rows, w.oProj, numHeads * headDim, hiddenSize);
+    this.observer?.(layer, 'o', attention, rows);
+    const attentionOut = project(attention, 'oProj', numHeads * headDim, hiddenSize);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + attentionOut[i]!;
 
     // MLP block: down(silu(gate(x)) * up(x)).
     const y = rmsNorm(hidden, rows, hiddenSize, w.postAttentionNorm, rmsNormEps);
-    const gate = linear(y, rows, w.gateProj, hiddenSize, intermediateSize, w.gateBias);
-    const up = linear(y, rows, w.upProj, hiddenSize, intermediateSize, w.upBias);
+    this.observer?.(layer, 'gateUp', y, rows);
+    const gate = project(y, 'gateProj', hiddenSize, intermediateSize, w.gateBias);
+    const up = project(y, 'upProj', hiddenSize, intermediateSize, w.upBias);
     for (let i = 0; i < gate.length; i++) gate[i] = Math.fround(silu(gate[i]!)) * up[i]!;
-    const mlpOut = linear(gate, rows, w.downProj, intermediateSize, hiddenSize, w.downBias);
+    this.observer?.(layer, 'down', gate, rows);
+    const mlpOut = project(gate, 'downProj', intermediateSize, hiddenSize, w.downBias);
     for (let i = 0; i < hidden.length; i++) hidden[i] = hidden[i]! + mlpOut[i]!;
 
-    return this.compressStreaming(layerCache, k, v, rows, numRetrieval, numStreaming);
+    return chunk4 === undefined
+      ? this.compressStreaming(layerCache, k, v, rows, numRetrieval, numStreaming)
+      : this.compressStreamingKv4(layerCache, chunk4, rows, numRetrieval, numStreaming);
   }
 
   /**
@@ -341,19 +447,13 @@ export class ReferenceExecutor implements Executor {
     numStreaming: number,
   ): PendingStreaming {
     const { headDim, numKvHeads } = this.config;
-    const { sinkSize, recentSize } = this.policy;
-    const window = sinkSize + recentSize;
+    const window = this.policy.sinkSize + this.policy.recentSize;
     const keys = new Float32Array(window * numStreaming * headDim);
     const values = new Float32Array(window * numStreaming * headDim);
     if (numStreaming === 0) return { keys, values, count: 0 };
-    const old = layerCache.streamingCount;
-    const total = old + rows;
-    const count = Math.min(total, window);
     const tokenSize = numStreaming * headDim;
-    for (let slot = 0; slot < count; slot++) {
-      // Slot → index in the concatenation: identity while it fits, else first S then last R.
-      const index = total <= window || slot < sinkSize ? slot : total - window + slot;
-      if (index < old) {
+    const count = this.forEachKeptToken(layerCache.streamingCount, rows, (slot, index, old) => {
+      if (old) {
         keys.set(
           layerCache.streamingKeys.subarray(index * tokenSize, (index + 1) * tokenSize),
           slot * tokenSize,
@@ -363,13 +463,88 @@ export class ReferenceExecutor implements Executor {
           slot * tokenSize,
         );
       } else {
-        const from = ((index - old) * numKvHeads + numRetrieval) * headDim;
+        const from = (index * numKvHeads + numRetrieval) * headDim;
         keys.set(k.subarray(from, from + tokenSize), slot * tokenSize);
         values.set(v.subarray(from, from + tokenSize), slot * tokenSize);
       }
-    }
+    });
     return { keys, values, count };
   }
+
+  /** {@link compressStreaming} on KV4 codes: the same tokens kept, their groups copied as they are. */
+  private compressStreamingKv4(
+    layerCache: SequenceCache['layers'][number],
+    chunk: ChunkKv4,
+    rows: number,
+    numRetrieval: number,
+    numStreaming: number,
+  ): PendingStreaming {
+    const { headDim, numKvHeads } = this.config;
+    const window = this.policy.sinkSize + this.policy.recentSize;
+    const kv4 = {
+      keys: allocateKv4Groups(window * numStreaming, headDim),
+      values: allocateKv4Groups(window * numStreaming, headDim),
+    };
+    const empty = new Float32Array(0);
+    if (numStreaming === 0) return { keys: empty, values: empty, count: 0, kv4 };
+    const old = layerCache.kv4!;
+    const count = this.forEachKeptToken(layerCache.streamingCount, rows, (slot, index, fromOld) => {
+      const to = slot * numStreaming;
+      if (fromOld) {
+        copyKv4Groups(old.streamingKeys, index * numStreaming, kv4.keys, to, numStreaming);
+        copyKv4Groups(old.streamingValues, index * numStreaming, kv4.values, to, numStreaming);
+      } else {
+        const from = index * numKvHeads + numRetrieval;
+        copyKv4Groups(chunk.keys, from, kv4.keys, to, numStreaming);
+        copyKv4Groups(chunk.values, from, kv4.values, to, numStreaming);
+      }
+    });
+    return { keys: empty, values: empty, count, kv4 };
+  }
+
+  /**
+   * Calls `keep(slot, index, old)` for each slot of the next streaming cache: identity while the
+   * `[old ; chunk]` concatenation fits in S + R, else its first S then last R tokens. `index` is in
+   * the old cache when `old`, else in the chunk. Returns the number of slots filled.
+   */
+  private forEachKeptToken(
+    oldCount: number,
+    rows: number,
+    keep: (slot: number, index: number, old: boolean) => void,
+  ): number {
+    const { sinkSize, recentSize } = this.policy;
+    const window = sinkSize + recentSize;
+    const total = oldCount + rows;
+    const count = Math.min(total, window);
+    for (let slot = 0; slot < count; slot++) {
+      const index = total <= window || slot < sinkSize ? slot : total - window + slot;
+      if (index < oldCount) keep(slot, index, true);
+      else keep(slot, index - oldCount, false);
+    }
+    return count;
+  }
+}
+
+/** A chunk's K and V as KV4 groups, group `t * numKvHeads + h`. */
+interface ChunkKv4 {
+  readonly keys: Kv4Groups;
+  readonly values: Kv4Groups;
+}
+
+/** The first `groups` groups of `source` dequantized, `[groups * groupSize]` f32. */
+function dequantizeKv4Prefix(source: Kv4Groups, groups: number): Float32Array {
+  const out = new Float32Array(groups * source.groupSize);
+  for (let group = 0; group < groups; group++)
+    dequantizeKv4Group(source, group, out, group * source.groupSize);
+  return out;
+}
+
+function quantizeChunk(k: Float32Array, v: Float32Array, groups: number, headDim: number): ChunkKv4 {
+  const keys = allocateKv4Groups(groups, headDim);
+  const values = allocateKv4Groups(groups, headDim);
+  quantizeKv4Into(k, 0, groups, keys, 0);
+  quantizeKv4Into(v, 0, groups, values, 0);
+  return { keys, values };
 }
 
 /**

@@ -2,7 +2,7 @@
 // and an independent float64 implementation, for full, streaming-only and mixed policies, chunked
 // prefill at several sizes, decode, GQA and MHA, llama3 RoPE, tied embeddings and Mistral.
 import { describe, expect, it } from 'vitest';
-import type { Backend, Executor } from '../backend/backend.js';
+import type { Backend, Executor, ModelSource } from '../backend/backend.js';
 import { generate } from '../engine/engine.js';
 import { loadModel } from '../model/load-model.js';
 import type { ModelConfig } from '../model/model-types.js';
@@ -30,6 +30,11 @@ export interface ConformanceOptions {
   readonly timeoutMs?: number;
   /** KV cache dtype of every policy the suite builds (default `fp32`; the cuda backend keeps `bf16`). */
   readonly cacheDtype?: KvCacheDtype;
+  /**
+   * Turns each fixture model into what the backend loads, e.g. W8A8 (`quantizeLinears`); default the
+   * float model. The goldens stay the float model's, so set a tolerance for the transformation's error.
+   */
+  readonly prepareModel?: (model: ModelSource) => ModelSource | Promise<ModelSource>;
 }
 
 /**
@@ -62,11 +67,13 @@ export function describeBackendConformance(
         let golden: GoldenModel;
         let backend: Backend;
         let model: Awaited<ReturnType<typeof loadModel>>;
+        let prepared: ModelSource;
         const load = async (policy: KvCachePolicy, maxTokens: number): Promise<Executor> => {
           golden ??= await openGoldenModel(modelName);
           backend ??= await getBackend();
           model ??= await loadModel(golden.directory);
-          return backend.load(model, policy, { maxTokens });
+          prepared ??= options.prepareModel === undefined ? model : await options.prepareModel(model);
+          return backend.load(prepared, policy, { maxTokens });
         };
 
         it(

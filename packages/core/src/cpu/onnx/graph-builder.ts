@@ -20,7 +20,7 @@ import {
 export type ElementType = 'float32' | 'int64' | 'int32' | 'bool';
 
 /** Typed arrays accepted as initializer data, mapped to their ONNX element type. */
-export type InitializerData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type InitializerData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 
 /** Attribute value: a number is an `int`, a number array `ints`; floats, strings and tensors are wrapped. */
 export type AttributeValue =
@@ -339,6 +339,7 @@ function dataTypeOf(data: InitializerData): TensorDataTypeValue {
   if (data instanceof Float32Array) return TensorDataType.float;
   if (data instanceof BigInt64Array) return TensorDataType.int64;
   if (data instanceof Int32Array) return TensorDataType.int32;
+  if (data instanceof Int8Array) return TensorDataType.int8;
   return TensorDataType.uint8;
 }
 
