@@ -24,6 +24,7 @@ import {
   type Tokenizer,
   TokenizerError,
 } from '@duo-attn/core';
+import { hasQuantizationConfig, loadQuantizedModel } from '@duo-attn/quant';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { LlmOptionError, ModelDisposedError } from './errors.js';
 import { engineOptions, type GenerationOptions } from './generation-options.js';
@@ -73,7 +74,8 @@ interface StartOptions {
 
 /**
  * Loads the Hugging Face model directory `directory` (config.json, safetensors, and when present
- * tokenizer.json, tokenizer_config.json, generation_config.json) and starts it on a backend.
+ * tokenizer.json, tokenizer_config.json, generation_config.json) and starts it on a backend. A
+ * directory written by `duo quantize` (W8A8) loads too, on backends that run W8A8 (cpu, reference).
  *
  * ```ts
  * await using model = await loadLanguageModel('models/toy-retrieval', { pattern: 'models/toy-retrieval/pattern', sparsity: 0.5 });
@@ -89,7 +91,12 @@ export async function loadLanguageModel(
   options: LoadLanguageModelOptions = {},
 ): Promise<LanguageModel> {
   options.signal?.throwIfAborted();
-  const model = await loadModel(directory, options.signal === undefined ? {} : { signal: options.signal });
+  // A `duo quantize` checkpoint (config.json with a quantization_config) loads as W8A8 weights,
+  // checked against its checksums; backends that cannot run W8A8 refuse it by name.
+  const model = (await hasQuantizationConfig(directory))
+    ? await loadQuantizedModel(directory)
+    : await loadModel(directory, options.signal === undefined ? {} : { signal: options.signal });
+  options.signal?.throwIfAborted();
   const tokenizer = await loadTokenizerIfPresent(model.directory);
   const { policy, description } = await resolvePolicy(options, model.config);
   return createLanguageModel(model, {

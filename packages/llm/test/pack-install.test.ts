@@ -13,7 +13,7 @@ import { ANSWERS, HAYSTACK, question, TOY } from './toy-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..', '..');
-const PACKAGES = ['core', 'patterns', 'llm', 'kernels-cuda'] as const;
+const PACKAGES = ['core', 'patterns', 'quant', 'llm', 'kernels-cuda'] as const;
 const EXAMPLE = join(here, '..', 'examples', 'quick-start.mjs');
 
 const npmVersion = spawnSync('npm', ['--version'], { encoding: 'utf8' });
