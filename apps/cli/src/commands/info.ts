@@ -4,6 +4,7 @@ import {
   KV_CACHE_DTYPES,
   type KvCacheDtype,
   planMemory,
+  planTensorParallel,
   readModelConfig,
   weightDtypeFromConfig,
 } from '@duo-attn/core';
@@ -14,12 +15,15 @@ import { MODEL_OPTIONS, modelDirectory, QUANT_OPTIONS, weightsOption } from '../
 import { POLICY_OPTIONS, POLICY_USAGE, policyFromArgs } from '../policy-options.js';
 
 export const INFO_USAGE = `Usage: duo info --model DIR [policy options] [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
-         [--memory GiB] [--json]
+         [--memory GiB] [--tensor-parallel N] [--json]
 
 Architecture summary, parameter count, KV bytes per token (full attention vs the policy) and, with
 --memory, how many tokens of context fit in that much memory after the weights. The KV cache is
 counted in --kv-dtype (default: the checkpoint's dtype, fp32 when the config states none); weights
-as int8 with fp16 scales for --weights w8a8 or a checkpoint written by \`duo quantize\`.
+as int8 with fp16 scales for --weights w8a8 or a checkpoint written by \`duo quantize\`. With
+--tensor-parallel N (default 1: one GPU), what each of N GPUs holds: its KV heads (retrieval heads dealt
+out so every GPU has the same number over all layers), weights and KV bytes, and with --memory (per GPU)
+the context the N GPUs fit together.
 
 ${POLICY_USAGE}`;
 
@@ -32,6 +36,7 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
       ...POLICY_OPTIONS,
       'kv-dtype': { type: 'string' },
       memory: { type: 'string' },
+      'tensor-parallel': { type: 'string' },
       json: { type: 'boolean' },
     },
     INFO_USAGE,
@@ -52,8 +57,22 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
     weightDtype,
     ...(memoryGiB !== undefined ? { memoryBytes: memoryGiB * 2 ** 30 } : {}),
   });
+  const worldSize = numberOption(args, 'tensor-parallel', { min: 1, integer: true }) ?? 1;
+  const parallel =
+    worldSize > 1
+      ? planTensorParallel(config, policy, {
+          worldSize,
+          weightDtype,
+          ...(memoryGiB !== undefined ? { memoryBytesPerGpu: memoryGiB * 2 ** 30 } : {}),
+        })
+      : undefined;
   if (args.values.json) {
-    printJson(io, { config, policy: { description, ...policy }, memory: plan });
+    printJson(io, {
+      config,
+      policy: { description, ...policy },
+      memory: plan,
+      ...(parallel === undefined ? {} : { tensorParallel: parallel }),
+    });
     return;
   }
   const capacity = (tokens: number | null | undefined) =>
@@ -89,4 +108,30 @@ export async function runInfo(argv: readonly string[], io: CliIo): Promise<void>
         : []),
     ]),
   );
+  if (parallel === undefined) return;
+  io.stdout(
+    `\ntensor parallel over ${worldSize} GPUs (KV heads per layer: ${config.numKvHeads / worldSize} each)\n`,
+  );
+  io.stdout(
+    formatTable([
+      [
+        'GPU',
+        'retrieval KV heads',
+        'weights',
+        'KV bytes/token',
+        'streaming, constant',
+        ...(memoryGiB !== undefined ? [`capacity in ${memoryGiB} GiB`] : []),
+      ],
+      ...parallel.ranks.map((rank) => [
+        String(rank.rank),
+        String(rank.retrievalKvHeads),
+        formatBytes(rank.weightBytes),
+        formatBytes(rank.kvBytesPerToken),
+        formatBytes(rank.streamingKvBytes),
+        ...(memoryGiB !== undefined ? [capacity(rank.capacityTokens)] : []),
+      ]),
+    ]),
+  );
+  if (memoryGiB !== undefined)
+    io.stdout(`context the ${worldSize} GPUs fit together: ${capacity(parallel.capacityTokens)}\n`);
 }

@@ -11,6 +11,23 @@ const model = join(fixturesDirectory(), 'llama-gqa');
 const manifest = readGoldenManifestSync('llama-gqa');
 
 describe('duo info', () => {
+  it('splits the model over GPUs with --tensor-parallel, per GPU and for the group', async () => {
+    const run = await runCli('info', '--model', model, '--tensor-parallel', '2', '--memory', '1', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const { tensorParallel, memory } = JSON.parse(run.stdout);
+    expect(tensorParallel.worldSize).toBe(2);
+    expect(tensorParallel.ranks.map((rank: { retrievalKvHeads: number }) => rank.retrievalKvHeads)).toEqual([
+      3, 3,
+    ]);
+    expect(tensorParallel.ranks[0].kvBytesPerToken).toBe(memory.full.kvBytesPerToken / 2);
+    expect(tensorParallel.capacityTokens).toBeGreaterThan(2 * memory.full.capacityTokens - 1);
+    const text = await runCli('info', '--model', model, '--tensor-parallel', '2', '--memory', '1');
+    expect(text.stdout).toMatch(/tensor parallel over 2 GPUs/);
+    expect(text.stdout).toMatch(/context the 2 GPUs fit together: [\d,]+ tokens/);
+    const odd = await runCli('info', '--model', model, '--tensor-parallel', '3');
+    expect(odd.code).toBe(1);
+    expect(odd.stderr).toMatch(/does not divide by the tensor-parallel size 3/);
+  });
   it('summarises a model and its KV memory per policy', async () => {
     const run = await runCli(
       'info',

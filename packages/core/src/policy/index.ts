@@ -34,3 +34,9 @@ export {
 } from './memory-planner.js';
 export { PolicyError } from './policy-error.js';
 export { reorderedKvHeads, reorderW8A8Weights, reorderWeights } from './reorder-weights.js';
+export type {
+  TensorParallelOptions,
+  TensorParallelPlan,
+  TensorParallelRank,
+} from './tensor-parallel-plan.js';
+export { planTensorParallel } from './tensor-parallel-plan.js';
