@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { Admission, type AdmissionTicket } from './admission.js';
 import { apiKeyMatches } from './api-key.js';
 import { ServerMetrics } from './metrics.js';
-import { invalidRequest, OpenAiHttpError, toOpenAiError } from './openai-error.js';
+import { invalidRequest, OpenAiHttpError, shuttingDown, toOpenAiError } from './openai-error.js';
 import { type CompletionRequest, parseChatBody, parseCompletionBody } from './request-body.js';
 import { type CompletionKind, completionResponse, type StreamChunks, streamChunks } from './response-body.js';
 
@@ -169,13 +169,7 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
 
   const complete = (kind: CompletionKind) => async (request: FastifyRequest, reply: FastifyReply) => {
     if (closing.signal.aborted) {
-      throw new OpenAiHttpError(
-        503,
-        'service_unavailable',
-        'the server is shutting down',
-        null,
-        'shutting_down',
-      );
+      throw shuttingDown();
     }
     if (degraded !== undefined) {
       throw new OpenAiHttpError(
@@ -220,13 +214,7 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
         }
         if (error instanceof RequestTimeoutError) throw error.http();
         if (closing.signal.aborted && !(error instanceof OpenAiHttpError)) {
-          throw new OpenAiHttpError(
-            503,
-            'service_unavailable',
-            'the server is shutting down',
-            null,
-            'shutting_down',
-          );
+          throw shuttingDown();
         }
         throw error;
       }

@@ -42,6 +42,17 @@ export function invalidRequest(
   return new OpenAiHttpError(400, 'invalid_request_error', message, param, code);
 }
 
+/** The 503 of a request that comes (or still waits) while the server shuts down. */
+export function shuttingDown(): OpenAiHttpError {
+  return new OpenAiHttpError(
+    503,
+    'service_unavailable',
+    'the server is shutting down',
+    null,
+    'shutting_down',
+  );
+}
+
 /**
  * Maps anything thrown while serving a request to an OpenAI error: ours as they are, the library's
  * typed input errors as 400s, fastify's own (bad JSON, body too large) with their status, and
@@ -60,13 +71,7 @@ export function toOpenAiError(error: unknown): OpenAiHttpError {
   }
   if (error instanceof LlmOptionError) return invalidRequest(error.message);
   if (error instanceof ModelDisposedError) {
-    return new OpenAiHttpError(
-      503,
-      'service_unavailable',
-      'the server is shutting down',
-      null,
-      'shutting_down',
-    );
+    return shuttingDown();
   }
   const fastifyError = error as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (

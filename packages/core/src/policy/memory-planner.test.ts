@@ -1,7 +1,7 @@
 // Memory planner arithmetic checked against hand-computed Llama-3-8B numbers.
 import { describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../model/model-types.js';
 import { fullPolicy, policyFromMask, streamingPolicy } from './create-policy.js';
+import { llama3 } from './llama3-config.fixture.js';
 import {
   capacityTokens,
   countParameters,
@@ -11,29 +11,6 @@ import {
   streamingKvBytes,
   weightBytes,
 } from './memory-planner.js';
-
-/** Llama-3-8B's published shape. */
-const llama3: ModelConfig = {
-  architecture: 'LlamaForCausalLM',
-  modelType: 'llama',
-  vocabSize: 128256,
-  hiddenSize: 4096,
-  intermediateSize: 14336,
-  numLayers: 32,
-  numHeads: 32,
-  numKvHeads: 8,
-  headDim: 128,
-  rmsNormEps: 1e-5,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: false,
-  attentionBias: false,
-  mlpBias: false,
-  rope: { type: 'default', theta: 500000 },
-  hiddenAct: 'silu',
-  eosTokenIds: [128001],
-  slidingWindow: null,
-  torchDtype: 'bfloat16',
-};
 
 /** Half the KV heads of every layer retrieval. */
 const halfMask = Array.from({ length: 32 }, () => [1, 0, 1, 0, 1, 0, 1, 0]);

@@ -1,32 +1,10 @@
 // The tensor-parallel memory plan on Llama-3-8B's shape: every head on exactly one GPU, retrieval
 // heads balanced over all layers, per-GPU bytes that add up to the single-GPU plan.
 import { describe, expect, it } from 'vitest';
-import type { ModelConfig } from '../model/model-types.js';
 import { fullPolicy, policyFromMask } from './create-policy.js';
+import { llama3 } from './llama3-config.fixture.js';
 import { kvBytesPerToken, planMemory, streamingKvBytes, weightBytes } from './memory-planner.js';
 import { planTensorParallel } from './tensor-parallel-plan.js';
-
-const llama3: ModelConfig = {
-  architecture: 'LlamaForCausalLM',
-  modelType: 'llama',
-  vocabSize: 128256,
-  hiddenSize: 4096,
-  intermediateSize: 14336,
-  numLayers: 32,
-  numHeads: 32,
-  numKvHeads: 8,
-  headDim: 128,
-  rmsNormEps: 1e-5,
-  maxPositionEmbeddings: 8192,
-  tieWordEmbeddings: false,
-  attentionBias: false,
-  mlpBias: false,
-  rope: { type: 'default', theta: 500000 },
-  hiddenAct: 'silu',
-  eosTokenIds: [128001],
-  slidingWindow: null,
-  torchDtype: 'bfloat16',
-};
 
 /** A skewed pattern: layer l keeps heads 0..(l mod 8) as retrieval heads (uneven across layers). */
 const skewed = policyFromMask(
