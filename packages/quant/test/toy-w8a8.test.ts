@@ -1,32 +1,14 @@
 // W8A8 on the bundled toy model (models/toy-retrieval, trained bf16 weights), reference backend:
 // SmoothQuant-calibrated logits stay within a stated bound of the float model's on text the
 // calibration did not see, and smoothing beats plain int8 there (the toy has activation outliers).
-import {
-  createReferenceBackend,
-  defaultModelDirectory,
-  fullPolicy,
-  loadModel,
-  loadTokenizer,
-  type ModelSource,
-  quantizeLinears,
-} from '@duo-attn/core';
+import { defaultModelDirectory, loadModel, loadTokenizer, quantizeLinears } from '@duo-attn/core';
 import { generateHaystack } from '@duo-attn/eval';
 import { describe, expect, it } from 'vitest';
 import { quantizeModelW8A8 } from '../src/quantize-model.js';
+import { allLogits } from './reference-logits.js';
 
 /** Max |W8A8 − float| / max |float| allowed over 256 positions (measured 0.083 over 512, see docs/benchmarks.md). */
 const TOY_W8A8_RELATIVE_TOLERANCE = 0.12;
-
-async function allLogits(model: ModelSource, ids: readonly number[]): Promise<Float32Array> {
-  const executor = await createReferenceBackend().load(model, fullPolicy(model.config), {
-    maxTokens: ids.length,
-  });
-  try {
-    return (await executor.forward(0, ids, { allLogits: true })).logits;
-  } finally {
-    await executor.dispose();
-  }
-}
 
 function relativeError(actual: Float32Array, expected: Float32Array): number {
   let error = 0;

@@ -3,32 +3,16 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createReferenceBackend,
-  fullPolicy,
-  loadModel,
-  type ModelSource,
-  quantizeLinears,
-} from '@duo-attn/core';
+import { loadModel, quantizeLinears } from '@duo-attn/core';
 import { compareLogits, GOLDEN_MODELS, openGoldenModel } from '@duo-attn/core/testing';
 import { describe, expect, it } from 'vitest';
 import { quantizeModelW8A8 } from '../src/quantize-model.js';
 import { loadQuantizedModel } from '../src/read-checkpoint.js';
 import { writeQuantizedCheckpoint } from '../src/write-checkpoint.js';
+import { allLogits } from './reference-logits.js';
 
 /** Max |error| / max |golden| allowed for W8A8 logits on the random-weight fixtures (observed ≤ 0.045). */
 const W8A8_RELATIVE_TOLERANCE = 0.06;
-
-async function allLogits(model: ModelSource, ids: readonly number[]): Promise<Float32Array> {
-  const executor = await createReferenceBackend().load(model, fullPolicy(model.config), {
-    maxTokens: ids.length,
-  });
-  try {
-    return (await executor.forward(0, ids, { allLogits: true })).logits;
-  } finally {
-    await executor.dispose();
-  }
-}
 
 describe.each(GOLDEN_MODELS)('W8A8 on fixture %s', (name) => {
   it(`matches the float goldens within ${W8A8_RELATIVE_TOLERANCE} relative, and reloads bit-identically`, async () => {
