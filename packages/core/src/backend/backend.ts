@@ -82,6 +82,24 @@ export interface ForwardSampleOptions {
   readonly signal?: AbortSignal;
 }
 
+/** One sequence's decode step in a {@link Executor.forwardBatch} call. */
+export interface DecodeStep {
+  readonly sequence: number;
+  /** The one token appended to the sequence. */
+  readonly token: number;
+  /**
+   * Aborting this step alone: the batch still runs for the others; this sequence does not advance
+   * and its row of logits is not valid (see {@link DecodeBatchResult.aborted}).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Logits of a {@link Executor.forwardBatch} call: row i is step i's (the next-token logits). */
+export interface DecodeBatchResult extends ForwardResult {
+  /** `aborted[i]`: step i's signal aborted; its sequence did not advance and row i is not valid. */
+  readonly aborted: readonly boolean[];
+}
+
 /** Bytes of KV cache, split by head class. */
 export interface MemoryReport {
   /** Bytes reserved for KV caches (capacity). */
@@ -125,6 +143,19 @@ export interface Executor {
     request: DeviceSampleRequest,
     options?: ForwardSampleOptions,
   ): Promise<number>;
+  /**
+   * Optional: one decode step on each of several sequences in a single pass (continuous batching),
+   * so the weights are read once for all of them. Step i appends `steps[i].token` to its sequence
+   * exactly as `forward(sequence, [token])` would (DESIGN §3; a sequence may be empty, which is then
+   * a one-token first chunk) and row i of the result holds its logits. Sequences must be distinct;
+   * every step is checked (as `forward` checks) before anything runs, and a bad step rejects the
+   * whole call. Aborting `options.signal` rejects with an `AbortedError` and advances no sequence.
+   * Backends without a batched pass leave it undefined; callers then use `forward` per sequence.
+   */
+  forwardBatch?(
+    steps: readonly DecodeStep[],
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<DecodeBatchResult>;
   /** Tokens held by `sequence`. */
   length(sequence: number): number;
   /** Forgets a sequence's cache. */

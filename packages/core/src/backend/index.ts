@@ -3,6 +3,8 @@
 export type {
   Backend,
   BackendCapabilities,
+  DecodeBatchResult,
+  DecodeStep,
   DeviceSampleRequest,
   Executor,
   ForwardOptions,
@@ -38,7 +40,7 @@ export {
 } from './backend-registry.js';
 export { policyForBackend } from './policy-for-backend.js';
 export type { ForwardLimits } from './validate-forward.js';
-export { checkForwardRequest, checkSequenceIndex } from './validate-forward.js';
+export { checkDecodeBatch, checkForwardRequest, checkSequenceIndex } from './validate-forward.js';
 export type { ResolvedLoadOptions } from './validate-model.js';
 export {
   resolveLoadOptions,

@@ -1,5 +1,6 @@
 // Argument checks shared by every executor's forward(), run before any state changes so a bad call
 // never leaves a sequence half-updated.
+import type { DecodeStep } from './backend.js';
 import { CapacityError, ExecutorInputError, TokenIdError } from './backend-errors.js';
 
 /** What a forward call is checked against. */
@@ -39,4 +40,32 @@ export function checkForwardRequest(
       `sequence ${sequence} holds ${currentLength} tokens; adding ${tokens.length} would exceed maxTokens ${limits.maxTokens}`,
     );
   }
+}
+
+/**
+ * Checks a {@link DecodeStep} batch: at least one step, distinct sequences, and each step as
+ * {@link checkForwardRequest} checks a one-token call. `lengthOf(sequence)` is the sequence's
+ * current length, or undefined to skip the capacity check (it depends on calls queued before).
+ */
+export function checkDecodeBatch(
+  limits: ForwardLimits,
+  steps: readonly DecodeStep[],
+  lengthOf?: (sequence: number) => number,
+): void {
+  if (!Array.isArray(steps) || steps.length === 0) {
+    throw new ExecutorInputError('forwardBatch needs at least one decode step');
+  }
+  const seen = new Set<number>();
+  steps.forEach((step, index) => {
+    if (step === null || typeof step !== 'object') {
+      throw new ExecutorInputError(`decode step ${index} must be an object { sequence, token }`);
+    }
+    if (seen.has(step.sequence)) {
+      throw new ExecutorInputError(
+        `decode step ${index}: sequence ${step.sequence} appears twice in one batch`,
+      );
+    }
+    seen.add(step.sequence);
+    checkForwardRequest(limits, step.sequence, [step.token], lengthOf?.(step.sequence) ?? 0);
+  });
 }

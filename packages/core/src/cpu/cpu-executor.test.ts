@@ -66,7 +66,7 @@ describe('cpu backend', () => {
 describe('cpu executor on a 4-layer model', () => {
   let executor: CpuExecutor;
   beforeAll(async () => {
-    executor = (await backend.load(big, mixed, { maxTokens: 4096, maxSequences: 2 })) as CpuExecutor;
+    executor = (await backend.load(big, mixed, { maxTokens: 4096, maxSequences: 3 })) as CpuExecutor;
   });
   afterAll(async () => {
     // Safe when setup failed: the failure is reported once, by the hook that failed.
@@ -120,7 +120,7 @@ describe('cpu executor on a 4-layer model', () => {
     await expect(executor.forward(1, [1, vocab])).rejects.toMatchObject({ code: 'E_TOKEN_ID', index: 1 });
     await expect(executor.forward(1, [1.5])).rejects.toMatchObject({ code: 'E_TOKEN_ID' });
     await expect(executor.forward(1, [])).rejects.toMatchObject({ code: 'E_INPUT' });
-    await expect(executor.forward(2, [1])).rejects.toMatchObject({ code: 'E_INPUT' });
+    await expect(executor.forward(3, [1])).rejects.toMatchObject({ code: 'E_INPUT' });
     await expect(executor.forward(1, new Array(4094).fill(1))).rejects.toMatchObject({ code: 'E_CAPACITY' });
     expect(() => executor.length(5)).toThrow(/sequence 5/);
     expect(executor.length(1)).toBe(3);
@@ -165,6 +165,39 @@ describe('cpu executor on a 4-layer model', () => {
     const a = await executor.forward(0, next);
     const b = await executor.forward(1, next);
     expect(maxAbsDiff(a.logits, b.logits)).toBe(0);
+  });
+
+  it('forwardBatch: an aborted batch advances no sequence, an aborted step only its own', async () => {
+    executor.reset(0);
+    executor.reset(1);
+    const prefix = longPrompt.slice(0, 40);
+    await executor.forward(0, prefix);
+    await executor.forward(1, prefix.slice(0, 20));
+    const steps = [
+      { sequence: 0, token: 7 },
+      { sequence: 1, token: 9 },
+    ];
+    // Whether the abort lands before the worker commits or after (then the commit is undone),
+    // the outcome is the same.
+    const whole = new AbortController();
+    const batch = executor.forwardBatch!(steps, { signal: whole.signal });
+    queueMicrotask(() => whole.abort(new Error('server shutting down')));
+    await expect(batch).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect([executor.length(0), executor.length(1)]).toEqual([40, 20]);
+
+    const one = new AbortController();
+    const partial = executor.forwardBatch!([steps[0]!, { ...steps[1]!, signal: one.signal }]);
+    queueMicrotask(() => one.abort(new Error('client left')));
+    const result = await partial;
+    expect(result.aborted).toEqual([false, true]);
+    expect([executor.length(0), executor.length(1)]).toEqual([41, 20]);
+
+    // The rolled-back sequence continues exactly as one that never saw the aborted step.
+    executor.reset(2);
+    const batched = await executor.forwardBatch!([{ sequence: 1, token: 9 }]);
+    const fresh = await executor.forward(2, prefix.slice(0, 20)).then(() => executor.forward(2, [9]));
+    expect(maxAbsDiff(batched.logits, fresh.logits)).toBeLessThan(1e-5);
+    executor.reset(2);
   });
 
   it('reports KV memory by head class', async () => {

@@ -3,9 +3,16 @@
 // and turns aborts, disposal and worker deaths (a native crash included) into typed rejections
 // instead of hung promises or a dead caller.
 import type { ChildProcess } from 'node:child_process';
-import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
+import type {
+  DecodeBatchResult,
+  DecodeStep,
+  Executor,
+  ForwardOptions,
+  ForwardResult,
+  MemoryReport,
+} from '../backend/backend.js';
 import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
-import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
+import { checkDecodeBatch, checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
 import type { ModelConfig } from '../model/model-types.js';
 import type { KvCachePolicy } from '../policy/kv-cache-policy.js';
 import { type CacheLayout, sequenceAllocatedBytes, sequenceUsedBytes } from './cache-layout.js';
@@ -47,13 +54,19 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** The forward call the worker is working on. */
+/** The worker's answers to a forward or forwardBatch call. */
+type CallReply = Extract<CpuWorkerReply, { type: 'result' | 'batchResult' | 'cancelled' }>;
+
+/** The forward (or forwardBatch) call the worker is working on. */
 interface InFlight {
   readonly id: number;
-  readonly sequence: number;
+  /** The sequences it changes. */
+  readonly sequences: readonly number[];
   readonly what: string;
-  /** What the caller awaits: rejected at once on abort, dispose or failure. */
-  readonly user: Deferred<ForwardResult>;
+  /** Rejects what the caller awaits (at once on abort, dispose or failure). */
+  readonly reject: (error: unknown) => void;
+  /** Takes the worker's answer (the sequences are already marked free). */
+  readonly onReply: (reply: CallReply) => void;
   /** Resolved once the worker has finished with the call (or can no longer answer). */
   readonly settled: Deferred<void>;
   aborted: boolean;
@@ -176,6 +189,27 @@ export class CpuExecutor implements Executor {
     return user.promise;
   }
 
+  /**
+   * One decode step on each of several sequences in one onnxruntime run: the weights are read once
+   * for the batch. See {@link Executor.forwardBatch}.
+   */
+  forwardBatch(
+    steps: readonly DecodeStep[],
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<DecodeBatchResult> {
+    if (this.disposed) return Promise.reject(new DisposedError('forwardBatch'));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    try {
+      checkDecodeBatch(this.limits(), steps);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const copy = steps.map((step) => ({ ...step }));
+    const user = deferred<DecodeBatchResult>();
+    this.queue = this.queue.then(() => this.executeBatch(copy, options.signal, user));
+    return user.promise;
+  }
+
   length(sequence: number): number {
     this.assertLive('length');
     checkSequenceIndex(sequence, this.maxSequences);
@@ -280,8 +314,8 @@ export class CpuExecutor implements Executor {
     this.disposed = true;
     const current = this.current;
     if (current !== undefined) {
-      this.running.delete(current.sequence);
-      current.user.reject(new DisposedError(current.what));
+      for (const sequence of current.sequences) this.running.delete(sequence);
+      current.reject(new DisposedError(current.what));
       current.settled.resolve();
     }
     this.ready.reject(new DisposedError('load'));
@@ -344,32 +378,125 @@ export class CpuExecutor implements Executor {
     } catch (error) {
       return user.reject(error);
     }
+    const id = this.nextId++;
     const call: InFlight = {
-      id: this.nextId++,
-      sequence,
+      id,
+      sequences: [sequence],
       what,
-      user,
+      reject: user.reject,
       settled: deferred<void>(),
       aborted: false,
+      onReply: (reply) => {
+        const state = this.sequences[sequence]!;
+        if (reply.type === 'cancelled') {
+          state.capacity = reply.capacity;
+          if (!call.aborted) user.reject(new AbortedError(what, undefined));
+        } else if (reply.type === 'result') {
+          state.capacity = reply.capacity;
+          if (call.aborted) {
+            // The abort came after the worker's last check: roll the commit back.
+            this.post({ type: 'undo', sequence, id });
+          } else {
+            state.length = reply.length;
+            user.resolve({ logits: reply.logits, numRows: reply.numRows, vocabSize: this.config.vocabSize });
+          }
+        }
+      },
     };
+    await this.run(call, signal, {
+      type: 'forward',
+      id,
+      sequence,
+      tokens,
+      allLogits: options.allLogits === true,
+    });
+  }
+
+  /** Runs one queued forwardBatch call to completion; never rejects (the outcome goes to `user`). */
+  private async executeBatch(
+    steps: readonly DecodeStep[],
+    signal: AbortSignal | undefined,
+    user: Deferred<DecodeBatchResult>,
+  ): Promise<void> {
+    const what = 'forwardBatch';
+    if (this.disposed) return user.reject(new DisposedError(what));
+    if (this.failure !== undefined) return user.reject(this.failure);
+    if (signal?.aborted) return user.reject(new AbortedError(what, signal.reason));
+    try {
+      checkDecodeBatch(this.limits(), steps, (sequence) => this.sequences[sequence]!.length);
+    } catch (error) {
+      return user.reject(error);
+    }
+    const { vocabSize } = this.config;
+    const aborted = steps.map((step) => step.signal?.aborted === true);
+    const sent = steps.flatMap((step, index) => (aborted[index] ? [] : [{ step, index }]));
+    const logits = new Float32Array(steps.length * vocabSize);
+    if (sent.length === 0) return user.resolve({ logits, numRows: steps.length, vocabSize, aborted });
+    const id = this.nextId++;
+    const sequences = sent.map(({ step }) => step.sequence);
+    const call: InFlight = {
+      id,
+      sequences,
+      what,
+      reject: user.reject,
+      settled: deferred<void>(),
+      aborted: false,
+      onReply: (reply) => {
+        if (reply.type === 'cancelled') {
+          reply.capacities?.forEach((capacity, j) => {
+            this.sequences[sequences[j]!]!.capacity = capacity;
+          });
+          if (!call.aborted) user.reject(new AbortedError(what, undefined));
+          return;
+        }
+        if (reply.type !== 'batchResult') return;
+        sent.forEach(({ step, index }, j) => {
+          const state = this.sequences[step.sequence]!;
+          state.capacity = reply.capacities[j]!;
+          if (call.aborted || step.signal?.aborted) {
+            // Aborted after the worker's last check: roll this sequence's commit back.
+            this.post({ type: 'undo', sequence: step.sequence, id });
+            aborted[index] = true;
+          } else {
+            state.length = reply.lengths[j]!;
+            logits.set(reply.logits.subarray(j * vocabSize, (j + 1) * vocabSize), index * vocabSize);
+          }
+        });
+        if (!call.aborted) user.resolve({ logits, numRows: steps.length, vocabSize, aborted });
+      },
+    };
+    await this.run(call, signal, {
+      type: 'forwardBatch',
+      id,
+      sequences,
+      tokens: sent.map(({ step }) => step.token),
+    });
+  }
+
+  /** Sends `request` for `call` and waits until the worker is done with it. */
+  private async run(
+    call: InFlight,
+    signal: AbortSignal | undefined,
+    request: Extract<CpuWorkerRequest, { type: 'forward' | 'forwardBatch' }>,
+  ): Promise<void> {
     const onAbort = (): void => {
       if (this.current !== call || call.aborted) return;
       // Reject now; the worker sees the cancel before committing, or we undo its commit (onReply).
       call.aborted = true;
       this.post({ type: 'cancel', id: call.id });
-      this.running.delete(sequence);
-      user.reject(new AbortedError(what, signal?.reason));
+      for (const sequence of call.sequences) this.running.delete(sequence);
+      call.reject(new AbortedError(call.what, signal?.reason));
     };
     this.current = call;
-    this.running.add(sequence);
+    for (const sequence of call.sequences) this.running.add(sequence);
     signal?.addEventListener('abort', onAbort, { once: true });
     this.refWorker();
     try {
-      this.post({ type: 'forward', id: call.id, sequence, tokens, allLogits: options.allLogits === true });
+      this.post(request);
       await call.settled.promise;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      this.running.delete(sequence);
+      for (const sequence of call.sequences) this.running.delete(sequence);
       this.current = undefined;
       if (!this.disposed && this.failure === undefined) this.unrefWorker();
     }
@@ -403,28 +530,13 @@ export class CpuExecutor implements Executor {
         this.fills.get(reply.id)?.resolve({ length: reply.length, capacity: reply.capacity });
         return;
       case 'result':
+      case 'batchResult':
       case 'cancelled': {
         const call = this.current;
         if (call === undefined || call.id !== reply.id) return;
-        const state = this.sequences[call.sequence]!;
-        state.capacity = reply.capacity;
-        // The sequence is free again before the caller hears back (it may reset it at once).
-        this.running.delete(call.sequence);
-        if (reply.type === 'result') {
-          if (call.aborted) {
-            // The abort came after the worker's last check: roll the commit back.
-            this.post({ type: 'undo', sequence: call.sequence, id: call.id });
-          } else {
-            state.length = reply.length;
-            call.user.resolve({
-              logits: reply.logits,
-              numRows: reply.numRows,
-              vocabSize: this.config.vocabSize,
-            });
-          }
-        } else if (!call.aborted) {
-          call.user.reject(new AbortedError(call.what, undefined));
-        }
+        // The sequences are free again before the caller hears back (it may reset them at once).
+        for (const sequence of call.sequences) this.running.delete(sequence);
+        call.onReply(reply);
         call.settled.resolve();
         return;
       }
@@ -439,8 +551,8 @@ export class CpuExecutor implements Executor {
     for (const fill of this.fills.values()) fill.reject(error);
     const current = this.current;
     if (current !== undefined) {
-      this.running.delete(current.sequence);
-      current.user.reject(error);
+      for (const sequence of current.sequences) this.running.delete(sequence);
+      current.reject(error);
       current.settled.resolve();
     }
     if (!this.exited) this.worker.kill('SIGKILL');

@@ -37,6 +37,16 @@ export type CpuWorkerRequest =
       readonly allLogits: boolean;
     }
   /**
+   * One decode step on each of `sequences` (distinct, already validated) in one pass: token i is
+   * appended to sequence i. Answered by `batchResult` (or `cancelled` when aborted before commit).
+   */
+  | {
+      readonly type: 'forwardBatch';
+      readonly id: number;
+      readonly sequences: readonly number[];
+      readonly tokens: readonly number[];
+    }
+  /**
    * The caller has aborted forward call `id`. Handled as soon as it arrives (not queued): the worker
    * checks it after `session.run` and before committing; if it arrives later, the caller undoes.
    */
@@ -79,10 +89,25 @@ export type CpuWorkerReply =
       /** Retrieval cache capacity of the sequence in tokens (after any growth). */
       readonly capacity: number;
     }
+  /** A `forwardBatch` request is done: row i of `logits` and `lengths[i]` are sequence i's. */
+  | {
+      readonly type: 'batchResult';
+      readonly id: number;
+      /** `[sequences.length, vocabSize]` f32. */
+      readonly logits: Float32Array;
+      readonly lengths: readonly number[];
+      readonly capacities: readonly number[];
+    }
   /** A `fill` request is done. */
   | { readonly type: 'filled'; readonly id: number; readonly length: number; readonly capacity: number }
   /** The call was aborted before it committed; the sequence is unchanged. */
-  | { readonly type: 'cancelled'; readonly id: number; readonly capacity: number }
+  | {
+      readonly type: 'cancelled';
+      readonly id: number;
+      readonly capacity: number;
+      /** A cancelled `forwardBatch`: each sequence's retrieval capacity (growth is kept). */
+      readonly capacities?: readonly number[];
+    }
   /** Fatal: the worker cannot go on (message names the cause). */
   | { readonly type: 'failed'; readonly message: string; readonly stack?: string }
   /** Fatal: an uncaught exception in the worker; it exits right after sending this. */

@@ -100,6 +100,8 @@ async function start(init: CpuWorkerInit): Promise<void> {
 
 function expectedInputs(init: CpuWorkerInit): string[] {
   const names = ['input_ids', 'rope_cos', 'rope_sin', 'logits_from'];
+  if (init.layers.some((layer) => layer.retrieval > 0)) names.push('past_length_r');
+  if (init.layers.some((layer) => layer.streaming > 0)) names.push('past_length_s');
   init.layers.forEach((layer, l) => {
     if (layer.retrieval > 0) names.push(`past_key_r${l}`, `past_value_r${l}`);
     if (layer.streaming > 0) names.push(`past_key_s${l}`, `past_value_s${l}`);
@@ -137,6 +139,7 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
     rope_cos: new ort.Tensor('float32', rope.cos, [rows, half]),
     rope_sin: new ort.Tensor('float32', rope.sin, [rows, half]),
     logits_from: new ort.Tensor('int64', BigInt64Array.of(BigInt(allLogits ? 0 : rows - 1)), [1]),
+    ...lengthFeeds([cache]),
   };
   init.layers.forEach((layer, l) => {
     if (layer.retrieval > 0) {
@@ -161,13 +164,7 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
     post({ type: 'cancelled', id, capacity: cache.capacity });
     return;
   }
-  const data = (name: string): Float32Array => {
-    const tensor = outputs[name];
-    if (tensor === undefined || !(tensor.data instanceof Float32Array)) {
-      throw new Error(`the graph returned no float32 output ${name}`);
-    }
-    return tensor.data;
-  };
+  const data = outputData(outputs);
   const updates: LayerUpdate[] = init.layers.map((layer, l) => ({
     ...(layer.retrieval > 0
       ? { retrievalKeys: data(`new_key_r${l}`), retrievalValues: data(`new_value_r${l}`) }
@@ -185,6 +182,170 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
   // Only the view is sent: a view into a larger buffer would copy all of it.
   if (logits.byteOffset !== 0 || logits.byteLength !== logits.buffer.byteLength) logits = logits.slice();
   post({ type: 'result', id, logits, numRows, length: cache.length, capacity: cache.capacity });
+}
+
+/** `past_length_r` / `past_length_s` `[B]` i64 of the sequences, for the groups the graph has. */
+function lengthFeeds(caches: readonly SequenceKvCache[]): Record<string, Tensor> {
+  const { init } = live();
+  const feeds: Record<string, Tensor> = {};
+  const lengths = (of: (cache: SequenceKvCache) => number) =>
+    new ort.Tensor(
+      'int64',
+      BigInt64Array.from(caches, (cache) => BigInt(of(cache))),
+      [caches.length],
+    );
+  if (init.layers.some((layer) => layer.retrieval > 0))
+    feeds.past_length_r = lengths((cache) => cache.length);
+  if (init.layers.some((layer) => layer.streaming > 0)) {
+    feeds.past_length_s = lengths((cache) => cache.streamingCount);
+  }
+  return feeds;
+}
+
+/** Batch inputs `[P, B, F, d]` f32 by input name, reused across calls and grown as needed. */
+const batchBuffers = new Map<string, Float32Array>();
+
+/**
+ * Interleaves the sequences' pasts (`[1 + X_b, F, d]` views, row 0 padding) into the batch layout
+ * `[P, B, F, d]`, P = 1 + max X_b. Rows beyond a sequence's X_b keep whatever finite values an
+ * earlier call left there: the graph masks them out.
+ */
+function interleavePasts(
+  name: string,
+  pasts: readonly Float32Array[],
+  rowSize: number,
+): { data: Float32Array; rows: number } {
+  const batch = pasts.length;
+  const rows = Math.max(...pasts.map((past) => past.length / rowSize));
+  const needed = rows * batch * rowSize;
+  let buffer = batchBuffers.get(name);
+  if (buffer === undefined || buffer.length < needed) {
+    const grown = new Float32Array(Math.max(needed, 2 * (buffer?.length ?? 0)));
+    batchBuffers.set(name, grown);
+    buffer = grown;
+  }
+  const data = buffer.subarray(0, needed);
+  pasts.forEach((past, b) => {
+    const count = past.length / rowSize;
+    for (let row = 1; row < count; row++) {
+      data.set(past.subarray(row * rowSize, (row + 1) * rowSize), (row * batch + b) * rowSize);
+    }
+  });
+  return { data, rows };
+}
+
+/** One decode step on each of several sequences in one `session.run`, then per-sequence commits. */
+async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardBatch' }>): Promise<void> {
+  const { init, config, layout, caches, fixedFrequencies } = live();
+  const { id, sequences, tokens } = request;
+  const d = config.headDim;
+  const half = d / 2;
+  const batch = sequences.length;
+  const batchCaches = sequences.map((sequence) => {
+    let cache = caches[sequence];
+    if (cache === undefined) {
+      cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
+      caches[sequence] = cache;
+    }
+    cache.ensureCapacity(cache.length + 1);
+    return cache;
+  });
+  const ropeLengths = batchCaches.map((cache) =>
+    config.rope.type === 'dynamic'
+      ? dynamicRopeLength(cache.ropeLength, cache.length + 1, config.maxPositionEmbeddings)
+      : cache.ropeLength,
+  );
+  const cos = new Float32Array(batch * half);
+  const sin = new Float32Array(batch * half);
+  batchCaches.forEach((cache, b) => {
+    const rope = ropeInputs(config, [cache.length], ropeLengths[b], fixedFrequencies);
+    cos.set(rope.cos, b * half);
+    sin.set(rope.sin, b * half);
+  });
+  const feeds: Record<string, Tensor> = {
+    input_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from(tokens, (token) => BigInt(token)),
+      [batch],
+    ),
+    rope_cos: new ort.Tensor('float32', cos, [batch, half]),
+    rope_sin: new ort.Tensor('float32', sin, [batch, half]),
+    logits_from: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+    ...lengthFeeds(batchCaches),
+  };
+  const feedGroup = (group: 'r' | 's', layer: number, heads: number) => {
+    const pasts = batchCaches.map((cache) =>
+      group === 'r' ? cache.retrievalPast(layer) : cache.streamingPast(layer),
+    );
+    for (const [kind, arrays] of [
+      ['key', pasts.map((past) => past.keys)],
+      ['value', pasts.map((past) => past.values)],
+    ] as const) {
+      const name = `past_${kind}_${group}${layer}`;
+      const { data, rows } = interleavePasts(name, arrays, heads * d);
+      feeds[name] = new ort.Tensor('float32', data, [rows, batch * heads, d]);
+    }
+  };
+  init.layers.forEach((layer, l) => {
+    if (layer.retrieval > 0) feedGroup('r', l, layer.retrieval);
+    if (layer.streaming > 0) feedGroup('s', l, layer.streaming);
+  });
+
+  if (session === undefined) throw new Error('forwardBatch before the onnxruntime session was created');
+  const outputs = await session.run(feeds);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (cancelledId === id) {
+    post({
+      type: 'cancelled',
+      id,
+      capacity: batchCaches[0]!.capacity,
+      capacities: batchCaches.map((cache) => cache.capacity),
+    });
+    return;
+  }
+  const data = outputData(outputs);
+  let logits = data('logits');
+  if (logits.length !== batch * config.vocabSize) {
+    throw new Error(`logits have ${logits.length} values, expected ${batch} x ${config.vocabSize}`);
+  }
+  const row = (array: Float32Array, b: number, heads: number) =>
+    array.subarray(b * heads * d, (b + 1) * heads * d);
+  batchCaches.forEach((cache, b) => {
+    const updates: LayerUpdate[] = init.layers.map((layer, l) => ({
+      ...(layer.retrieval > 0
+        ? {
+            retrievalKeys: row(data(`new_key_r${l}`), b, layer.retrieval),
+            retrievalValues: row(data(`new_value_r${l}`), b, layer.retrieval),
+          }
+        : {}),
+      ...(layer.streaming > 0
+        ? {
+            streamingKeys: row(data(`new_key_s${l}`), b, layer.streaming),
+            streamingValues: row(data(`new_value_s${l}`), b, layer.streaming),
+          }
+        : {}),
+    }));
+    cache.commit(id, 1, ropeLengths[b]!, updates);
+  });
+  if (logits.byteOffset !== 0 || logits.byteLength !== logits.buffer.byteLength) logits = logits.slice();
+  post({
+    type: 'batchResult',
+    id,
+    logits,
+    lengths: batchCaches.map((cache) => cache.length),
+    capacities: batchCaches.map((cache) => cache.capacity),
+  });
+}
+
+/** Reads a float32 output of a `session.run` by name. */
+function outputData(outputs: Record<string, Tensor>): (name: string) => Float32Array {
+  return (name) => {
+    const tensor = outputs[name];
+    if (tensor === undefined || !(tensor.data instanceof Float32Array)) {
+      throw new Error(`the graph returned no float32 output ${name}`);
+    }
+    return tensor.data;
+  };
 }
 
 function live(): WorkerState {
@@ -206,6 +367,8 @@ function handle(request: CpuWorkerRequest): Promise<void> | void {
       return start(request.init);
     case 'forward':
       return forward(request);
+    case 'forwardBatch':
+      return forwardBatch(request);
     case 'reset':
       live().caches[request.sequence] = undefined;
       return;

@@ -1,6 +1,6 @@
 // The decoder graph against the reference backend: random tiny models (GQA, MHA with biases and
 // tied embeddings), full/streaming/mixed policies, chunked prefill and decode, with the KV caches
-// driven here exactly as CPU-CONTRACT.md tells the executor to.
+// driven here exactly as buildDecoderGraph's documentation tells the executor to.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,7 @@ class Driver {
         const dims = [1 + cache.count, heads, d];
         feeds[N.pastKey(group, layer)] = new ort.Tensor('float32', concat(padding, cache.data), dims);
         feeds[N.pastValue(group, layer)] = new ort.Tensor('float32', concat(padding, cache.values), dims);
+        feeds[N.pastLength(group)] = new ort.Tensor('int64', BigInt64Array.of(BigInt(cache.count)), [1]);
       }
     });
     const out = await this.session.run(feeds);
@@ -284,6 +285,8 @@ describe('buildDecoderGraph vs the reference backend', () => {
       'rope_cos',
       'rope_sin',
       'logits_from',
+      'past_length_r',
+      'past_length_s',
       'past_key_r0',
       'past_value_r0',
       'past_key_s1',

@@ -1,6 +1,8 @@
-// Builds the ONNX graph of one decoder forward pass for the CPU backend (CPU-CONTRACT.md): weights
-// reordered by the policy, two attention groups per layer (retrieval, streaming) over explicit
-// caches passed in and returned by the executor, causal masks built inside the graph from shapes.
+// Builds the ONNX graph of one decoder forward pass for the CPU backend (inputs and outputs are
+// described at buildDecoderGraph): weights reordered by the policy, two attention groups per layer
+// (retrieval, streaming) over explicit caches passed in and returned by the executor, masks built
+// inside the graph from shapes and per-sequence lengths. One graph serves one sequence's chunk of T
+// tokens and a batch of B sequences' decode steps (continuous batching): its rows are B × T tokens.
 // Every past input carries one leading padding row the graph ignores, so it is never empty.
 import { mkdir, rm } from 'node:fs/promises';
 import type { ModelSource } from '../backend/backend.js';
@@ -45,6 +47,7 @@ export const DecoderGraphNames = {
   ropeSin: 'rope_sin',
   logitsFrom: 'logits_from',
   logits: 'logits',
+  pastLength: (group: 'r' | 's') => `past_length_${group}`,
   pastKey: (group: 'r' | 's', layer: number) => `past_key_${group}${layer}`,
   pastValue: (group: 'r' | 's', layer: number) => `past_value_${group}${layer}`,
   newKey: (group: 'r' | 's', layer: number) => `new_key_${group}${layer}`,
@@ -93,9 +96,18 @@ export function ropeInputs(
 
 /**
  * Writes the decoder graph of `model` under `policy` into `options.directory` and returns its path
- * and per-layer head split. One `session.run` is one forward call of T tokens; see CPU-CONTRACT.md
- * for inputs and outputs, with one difference: each past input is `[1 + X, F, d]`, its row 0 a
- * padding row that the graph masks out (any finite values), then the X cached tokens.
+ * and per-layer head split. One `session.run` is one forward pass over B sequences of T new tokens
+ * each, N = B·T rows in sequence-major order, where B = 1 (a chunk of one sequence) or T = 1 (a
+ * batch of decode steps); other shapes are not supported:
+ * - `input_ids` `[N]` i64; `rope_cos`, `rope_sin` `[N, d/2]` f32 (each row's position);
+ *   `logits_from` `[1]` i64: the first row whose logits are returned.
+ * - per layer and group g (`r` retrieval, `s` streaming; absent when the layer has no such head):
+ *   `past_key_g{l}`, `past_value_g{l}` `[P_g, B·F, d]` f32, i.e. `[P_g, B, F, d]`: row 0 a padding
+ *   row the graph masks out, then sequence b's cached tokens in rows 1..X_b (rows beyond are
+ *   masked; any finite values);
+ * - `past_length_g` `[B]` i64: X_b, the cached tokens of sequence b in group g's caches.
+ * - outputs `new_key_g{l}`, `new_value_g{l}` `[N, F, d]` (post-RoPE keys) and `logits`
+ *   `[N - logits_from, vocab]`.
  *
  * @throws ModelLoadError / PolicyError for a bad model or policy; OnnxGraphError for builder bugs.
  */
@@ -134,10 +146,14 @@ const MS_DOMAIN = 'com.microsoft';
 
 /** A group kind's attention mask and the split of its scores into past and new columns. */
 interface Mask {
-  /** `[G*T, P + T]` f32: 0 where a query may look, -inf elsewhere. */
+  /** `[B, 1, G*T, P + T]` f32: 0 where a query may look, -inf elsewhere. */
   readonly additive: string;
   /** `[2]` i64: [P, T]. */
   readonly split: string;
+  /** `[1]` i64: P. */
+  readonly past: string;
+  /** `[1]` i64: P + T. */
+  readonly total: string;
 }
 
 /** Emits the nodes of the decoder into a GraphBuilder. */
@@ -149,6 +165,12 @@ class DecoderWriter {
   private cos2 = '';
   private sinSigned = '';
   private tokens = '';
+  /** `[1]` i64: T, new tokens per sequence (N / B). */
+  private perSequence = '';
+  /** `[1]` i64: G*T, query rows per KV head and sequence. */
+  private queryRows = '';
+  /** Shape tensors by their parts, so layers share them instead of each computing its own. */
+  private readonly shapes = new Map<string, string>();
   private readonly masks = new Map<Group, Mask>();
 
   constructor(g: GraphBuilder, config: ModelConfig, linearKind: 'matmul' | 'gemm') {
@@ -170,14 +192,18 @@ class DecoderWriter {
     const cos = g.input(names.ropeCos, 'float32', ['T', headDim / 2]);
     const sin = g.input(names.ropeSin, 'float32', ['T', headDim / 2]);
     const logitsFrom = g.input(names.logitsFrom, 'int64', [1]);
+    const groupKinds = (['r', 's'] as const).filter((group) =>
+      layers.some((split) => (group === 'r' ? split.retrieval : split.streaming) > 0),
+    );
+    for (const group of groupKinds) g.input(names.pastLength(group), 'int64', ['B']);
     layers.forEach((split, layer) => {
       for (const [group, heads] of [
         ['r', split.retrieval],
         ['s', split.streaming],
       ] as const) {
         if (heads === 0) continue;
-        g.input(names.pastKey(group, layer), 'float32', [`P_${group}`, heads, headDim]);
-        g.input(names.pastValue(group, layer), 'float32', [`P_${group}`, heads, headDim]);
+        g.input(names.pastKey(group, layer), 'float32', [`P_${group}`, `BF_${group}${layer}`, headDim]);
+        g.input(names.pastValue(group, layer), 'float32', [`P_${group}`, `BF_${group}${layer}`, headDim]);
       }
     });
 
@@ -189,9 +215,11 @@ class DecoderWriter {
       unsqueeze1,
     ]);
     this.tokens = g.node('Shape', [ids]);
-    for (const group of ['r', 's'] as const) {
+    this.perSequence = g.node('Div', [this.tokens, g.node('Shape', [names.pastLength(groupKinds[0]!)])]);
+    this.queryRows = g.node('Mul', [this.perSequence, g.int64s([this.groupSize])]);
+    for (const group of groupKinds) {
       const first = layers.findIndex((split) => (group === 'r' ? split.retrieval : split.streaming) > 0);
-      if (first >= 0) this.masks.set(group, this.buildMask(names.pastKey(group, first)));
+      this.masks.set(group, this.buildMask(names.pastKey(group, first), names.pastLength(group)));
     }
 
     const embed = g.initializer('embed_tokens', weights.embedTokens, [vocabSize, hiddenSize]);
@@ -211,29 +239,42 @@ class DecoderWriter {
   }
 
   /**
-   * The mask of one group kind, from `pastKey`'s shape (P = 1 + X rows, row 0 padding): `additive`
-   * `[G*T, P + T]` f32, where row g*T+i may see column j iff 1 <= j <= P + i (the X cached tokens,
-   * then the call's tokens up to its own); `split` `[2]` i64 = [P, T], to split probabilities into
-   * past and new.
+   * The mask of one group kind, from `pastKey`'s shape (P rows, row 0 padding) and the sequences'
+   * cached lengths X_b: `additive` `[B, 1, G*T, P + T]` f32, where sequence b's query row g*T+i may
+   * see past column j iff 1 <= j <= X_b, and new column P + k iff k <= i (its own chunk, causally);
+   * `split` `[2]` i64 = [P, T], to split probabilities into past and new.
    */
-  private buildMask(pastKey: string): Mask {
+  private buildMask(pastKey: string, pastLength: string): Mask {
     const { g } = this;
     const past = g.node('Shape', [pastKey], { start: 0, end: 1 }); // [1] = P
     const scalar = (v: string) => g.node('Squeeze', [v, g.int64s([0])]);
     const zero = g.int64s([0], []);
     const one = g.int64s([1], []);
-    const queryRows = g.node('Mul', [this.tokens, g.int64s([this.groupSize])]); // [1] = G*T
-    const rows = g.node('Range', [zero, scalar(queryRows), one]); // [G*T]
-    const limit = g.node('Add', [g.node('Mod', [rows, this.tokens]), past]); // P + i
-    const total = g.node('Add', [past, this.tokens]); // [1] = N
-    const columns = g.node('Unsqueeze', [g.node('Range', [zero, scalar(total), one]), g.int64s([0])]); // [1, N]
-    const hidden = g.node('Or', [
-      g.node('Greater', [columns, g.node('Unsqueeze', [limit, g.int64s([1])])]),
-      g.node('Less', [columns, g.int64s([1], [])]),
-    ]); // [G*T, N] bool
+    const t = this.perSequence;
+    const rows = g.node('Range', [zero, scalar(this.queryRows), one]); // [G*T]
+    const newLimit = g.node('Unsqueeze', [g.node('Add', [g.node('Mod', [rows, t]), past]), g.int64s([1])]); // [G*T, 1]: P + i
+    const total = g.node('Add', [past, t]); // [1] = P + T
+    const columns = g.node('Unsqueeze', [g.node('Range', [zero, scalar(total), one]), g.int64s([0])]); // [1, P+T]
+    const lengths = g.node('Unsqueeze', [pastLength, g.int64s([1, 2])]); // [B, 1, 1]
+    const seesPast = g.node('And', [
+      g.node('GreaterOrEqual', [columns, g.int64s([1], [])]),
+      g.node('LessOrEqual', [columns, lengths]),
+    ]); // [B, 1, P+T]: 1 <= j <= X_b (< P, as X_b < P)
+    const seesNew = g.node('And', [
+      g.node('GreaterOrEqual', [columns, past]),
+      g.node('LessOrEqual', [columns, newLimit]),
+    ]); // [G*T, P+T]
+    const visible = g.node('Or', [seesPast, seesNew]); // [B, G*T, P+T]
+    const additive = g.node('Where', [
+      visible,
+      g.float32s([0], []),
+      g.float32s([Number.NEGATIVE_INFINITY], []),
+    ]);
     return {
-      additive: g.node('Where', [hidden, g.float32s([Number.NEGATIVE_INFINITY], []), g.float32s([0], [])]),
-      split: g.node('Concat', [past, this.tokens], { axis: 0 }),
+      additive: g.node('Unsqueeze', [additive, g.int64s([1])]),
+      split: g.node('Concat', [past, t], { axis: 0 }),
+      past,
+      total,
     };
   }
 
@@ -366,12 +407,13 @@ class DecoderWriter {
   }
 
   /**
-   * Attention of one group. `q` `[T, F*G, d]`, new K/V `[T, F, d]`, past K/V `[1 + X, F, d]` →
-   * `[T, F*G*d]` in query-head order. The past is read where it lies: FusedMatMul's batch
-   * transpose takes the token-major cache as is, and past and new keys are scored separately, so
-   * the cache is neither concatenated nor transposed (on the toy model at 1K context those two
-   * copies of K and V took longer than the attention matmuls themselves). Row 0 of the past is
-   * padding, masked out: FusedMatMul on a zero-length past kills onnxruntime 1.30 with SIGFPE.
+   * Attention of one group. `q` `[N, F*G, d]`, new K/V `[N, F, d]` (N = B·T), past K/V
+   * `[P, B·F, d]` → `[N, F*G*d]` in query-head order. The past is read where it lies:
+   * FusedMatMul's batch transpose takes the token-major cache as is, and past and new keys are
+   * scored separately, so the cache is neither concatenated nor transposed (on the toy model at 1K
+   * context those two copies of K and V took longer than the attention matmuls themselves). Row 0
+   * of the past is padding, masked out: FusedMatMul on a zero-length past kills onnxruntime 1.30
+   * with SIGFPE.
    */
   private attention(
     group: Group,
@@ -384,33 +426,56 @@ class DecoderWriter {
     const { g, groupSize } = this;
     const d = this.config.headDim;
     const mask = this.masks.get(group)!;
-    const q4 = g.node('Reshape', [q, g.int64s([-1, heads, groupSize, d])]); // [T, F, G, d]
+    const t = this.perSequence;
+    const shape = (...parts: (number | string)[]) => this.shape(parts);
+    const q5 = g.node('Reshape', [q, shape(-1, t, heads, groupSize, d)]); // [B, T, F, G, d]
     const qH = g.node('Reshape', [
-      g.node('Transpose', [q4], { perm: [1, 2, 0, 3] }),
-      g.int64s([heads, -1, d]),
-    ]); // [F, G*T, d]
+      g.node('Transpose', [q5], { perm: [0, 2, 3, 1, 4] }),
+      shape(-1, this.queryRows, d),
+    ]); // [B*F, G*T, d]
+    // New K/V [B*T, F, d] as [T, B*F, d], the past's layout, so one batch transpose reads both.
+    // With B = 1 or T = 1 (the only calls the executor makes) that is a reshape, not a transpose.
+    const chunkMajor = (kv: string) => g.node('Reshape', [kv, shape(t, -1, d)]);
     const matmul = (a: string, b: string, transB: 0 | 1) =>
       g.node('FusedMatMul', [a, b], { transB, transBatchB: 1 }, { domain: MS_DOMAIN });
-    const scores = g.node('Add', [
-      g.node('Concat', [matmul(qH, DecoderGraphNames.pastKey(group, layer), 1), matmul(qH, newKey, 1)], {
-        axis: 2,
-      }),
-      mask.additive,
-    ]); // [F, G*T, 1 + X + T]
-    const probs = g.node('Softmax', [scores], { axis: -1 });
+    const scores = g.node(
+      'Concat',
+      [matmul(qH, DecoderGraphNames.pastKey(group, layer), 1), matmul(qH, chunkMajor(newKey), 1)],
+      { axis: 2 },
+    ); // [B*F, G*T, P + T]
+    // Per sequence: [B, F, G*T, P + T] + mask [B, 1, G*T, P + T].
+    const scores4 = g.node('Reshape', [scores, shape(-1, heads, this.queryRows, mask.total)]);
+    const probs4 = g.node('Softmax', [g.node('Add', [scores4, mask.additive])], { axis: -1 });
     const [pastProbs, newProbs] = g.nodeOutputs(
       'Split',
-      [probs, mask.split],
-      { axis: 2 },
+      [probs4, mask.split],
+      { axis: 3 },
       { outputCount: 2 },
     );
+    const rows3 = (x: string, columns: string) => g.node('Reshape', [x, shape(-1, this.queryRows, columns)]);
     const out = g.node('Add', [
-      matmul(pastProbs!, DecoderGraphNames.pastValue(group, layer), 0),
-      matmul(newProbs!, newValue, 0),
-    ]); // [F, G*T, d]
-    const out4 = g.node('Reshape', [out, g.int64s([heads, groupSize, -1, d])]); // [F, G, T, d]
-    const tokenMajor = g.node('Transpose', [out4], { perm: [2, 0, 1, 3] }); // [T, F, G, d]
+      matmul(rows3(pastProbs!, mask.past), DecoderGraphNames.pastValue(group, layer), 0),
+      matmul(rows3(newProbs!, t), chunkMajor(newValue), 0),
+    ]); // [B*F, G*T, d]
+    const out5 = g.node('Reshape', [out, shape(-1, heads, groupSize, t, d)]); // [B, F, G, T, d]
+    const tokenMajor = g.node('Transpose', [out5], { perm: [0, 3, 1, 2, 4] }); // [B, T, F, G, d]
     return g.node('Reshape', [tokenMajor, g.int64s([-1, heads * groupSize * d])]);
+  }
+
+  /** A `[parts.length]` i64 shape from numbers and `[1]` i64 tensors, built once per distinct list. */
+  private shape(parts: readonly (number | string)[]): string {
+    const key = parts.join(',');
+    let name = this.shapes.get(key);
+    if (name === undefined) {
+      const { g } = this;
+      name = g.node(
+        'Concat',
+        parts.map((part) => (typeof part === 'number' ? g.int64s([part]) : part)),
+        { axis: 0 },
+      );
+      this.shapes.set(key, name);
+    }
+    return name;
   }
 
   /** Rotate-half RoPE of `x` `[T, heads, d]`: x*cos|cos + (x2|x1)*(-sin|sin). */

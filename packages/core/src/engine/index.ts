@@ -1,5 +1,7 @@
 // Public surface of the engine: generation, teacher-forced scoring and sampling over any Executor.
 
+export type { BatchCapableExecutor, BatchingOptions, BatchingStats } from './batching-executor.js';
+export { BatchingExecutor, canBatchDecode } from './batching-executor.js';
 export type {
   DecodeStreamLike,
   FinishReason,

@@ -1,8 +1,15 @@
 // The reference executor: DESIGN §3 written as plain float32 loops. It is the oracle other backends
 // are checked against, so clarity wins over speed everywhere here.
-import type { Executor, ForwardOptions, ForwardResult, MemoryReport } from '../backend/backend.js';
+import type {
+  DecodeBatchResult,
+  DecodeStep,
+  Executor,
+  ForwardOptions,
+  ForwardResult,
+  MemoryReport,
+} from '../backend/backend.js';
 import { AbortedError, CapacityError, DisposedError, ExecutorBusyError } from '../backend/backend-errors.js';
-import { checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
+import { checkDecodeBatch, checkForwardRequest, checkSequenceIndex } from '../backend/validate-forward.js';
 import type { LayerWeights, ModelConfig, ModelWeights } from '../model/model-types.js';
 import { dynamicRopeLength } from '../model/rope.js';
 import { RopeAngleTable } from '../model/rope-angle-table.js';
@@ -128,17 +135,32 @@ export class ReferenceExecutor implements Executor {
     if (this.disposed) return Promise.reject(new DisposedError('forward'));
     try {
       // Everything but capacity can be checked now; capacity depends on the calls queued before.
-      checkForwardRequest(
-        { maxSequences: this.maxSequences, maxTokens: this.maxTokens, vocabSize: this.config.vocabSize },
-        sequence,
-        tokens,
-        0,
-      );
+      checkForwardRequest(this.limits(), sequence, tokens, 0);
     } catch (error) {
       return Promise.reject(error);
     }
     const ids = [...tokens];
     const run = this.queue.then(() => this.runForward(sequence, ids, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The batched decode step, computed one sequence after another (this backend is the oracle, not
+   * fast): every step's pass runs before any commits, so an abort of the batch advances nothing.
+   */
+  forwardBatch(
+    steps: readonly DecodeStep[],
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<DecodeBatchResult> {
+    if (this.disposed) return Promise.reject(new DisposedError('forwardBatch'));
+    try {
+      checkDecodeBatch(this.limits(), steps);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const copy = steps.map((step) => ({ ...step }));
+    const run = this.queue.then(() => this.runBatch(copy, options.signal));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -208,6 +230,46 @@ export class ReferenceExecutor implements Executor {
     this.sequences.fill(undefined);
   }
 
+  private limits() {
+    return { maxSequences: this.maxSequences, maxTokens: this.maxTokens, vocabSize: this.config.vocabSize };
+  }
+
+  private async runBatch(
+    steps: readonly DecodeStep[],
+    signal: AbortSignal | undefined,
+  ): Promise<DecodeBatchResult> {
+    const what = 'forwardBatch';
+    if (this.disposed) throw new DisposedError(what);
+    if (signal?.aborted) throw new AbortedError(what, signal.reason);
+    checkDecodeBatch(this.limits(), steps, (sequence) => this.sequences[sequence]?.length ?? 0);
+    const { vocabSize } = this.config;
+    const logits = new Float32Array(steps.length * vocabSize);
+    const aborted = steps.map(() => false);
+    const commits: (() => void)[] = [];
+    for (const step of steps) this.running.add(step.sequence);
+    try {
+      for (const [index, step] of steps.entries()) {
+        if (step.signal?.aborted) {
+          aborted[index] = true;
+          continue;
+        }
+        const cache = this.sequences[step.sequence] ?? new SequenceCache(this.shape);
+        // The batch's signal aborts the whole call; a step's own signal only skips that step.
+        const pass = await this.compute(cache, step.sequence, [step.token], { signal }, what);
+        if (step.signal?.aborted) {
+          aborted[index] = true;
+          continue;
+        }
+        logits.set(pass.result.logits, index * vocabSize);
+        commits.push(pass.commit);
+      }
+    } finally {
+      for (const step of steps) this.running.delete(step.sequence);
+    }
+    for (const commit of commits) commit();
+    return { logits, numRows: steps.length, vocabSize, aborted };
+  }
+
   private assertLive(what: string): void {
     if (this.disposed) throw new DisposedError(what);
   }
@@ -221,29 +283,30 @@ export class ReferenceExecutor implements Executor {
     if (this.disposed) throw new DisposedError(what);
     if (options.signal?.aborted) throw new AbortedError(what, options.signal.reason);
     const existing = this.sequences[sequence];
-    checkForwardRequest(
-      { maxSequences: this.maxSequences, maxTokens: this.maxTokens, vocabSize: this.config.vocabSize },
-      sequence,
-      tokens,
-      existing?.length ?? 0,
-    );
+    checkForwardRequest(this.limits(), sequence, tokens, existing?.length ?? 0);
     const cache = existing ?? new SequenceCache(this.shape);
     this.running.add(sequence);
     try {
-      return await this.compute(cache, sequence, tokens, options, what);
+      const pass = await this.compute(cache, sequence, tokens, options, what);
+      pass.commit();
+      return pass.result;
     } finally {
       this.running.delete(sequence);
     }
   }
 
-  /** One forward pass. Cache state is committed at the end, so an abort leaves the sequence unchanged. */
+  /**
+   * One forward pass; nothing is committed until the returned `commit` runs, so an abort (or a
+   * batch that is abandoned) leaves the sequence unchanged. The chunk's retrieval K/V are written
+   * beyond the committed length, where an uncommitted pass leaves them unused.
+   */
   private async compute(
     cache: SequenceCache,
     sequence: number,
     tokens: readonly number[],
     options: ForwardOptions,
     what: string,
-  ): Promise<ForwardResult> {
+  ): Promise<{ result: ForwardResult; commit: () => void }> {
     const weights = this.weights!;
     const { hiddenSize, vocabSize, rmsNormEps } = this.config;
     const rows = tokens.length;
@@ -270,26 +333,28 @@ export class ReferenceExecutor implements Executor {
       pending.push(this.layerForward(layer, weights.layers[layer]!, cache, hidden, rows, start, angles));
     }
 
-    // Commit: the tokens are now part of the sequence.
-    cache.length = start + rows;
-    cache.ropeLength = ropeLength;
-    pending.forEach((streaming, layer) => {
-      const layerCache = cache.layers[layer]!;
-      layerCache.streamingKeys = streaming.keys;
-      layerCache.streamingValues = streaming.values;
-      if (streaming.kv4 !== undefined && layerCache.kv4 !== undefined) {
-        layerCache.kv4.streamingKeys = streaming.kv4.keys;
-        layerCache.kv4.streamingValues = streaming.kv4.values;
-      }
-      layerCache.streamingCount = streaming.count;
-    });
-    this.sequences[sequence] = cache;
+    const commit = (): void => {
+      // The tokens are now part of the sequence.
+      cache.length = start + rows;
+      cache.ropeLength = ropeLength;
+      pending.forEach((streaming, layer) => {
+        const layerCache = cache.layers[layer]!;
+        layerCache.streamingKeys = streaming.keys;
+        layerCache.streamingValues = streaming.values;
+        if (streaming.kv4 !== undefined && layerCache.kv4 !== undefined) {
+          layerCache.kv4.streamingKeys = streaming.kv4.keys;
+          layerCache.kv4.streamingValues = streaming.kv4.values;
+        }
+        layerCache.streamingCount = streaming.count;
+      });
+      this.sequences[sequence] = cache;
+    };
 
     const outRows = options.allLogits ? rows : 1;
     const last = hidden.subarray((rows - outRows) * hiddenSize);
     const normed = rmsNorm(last, outRows, hiddenSize, weights.norm, rmsNormEps);
     const logits = linear(normed, outRows, weights.lmHead, hiddenSize, vocabSize);
-    return { logits, numRows: outRows, vocabSize };
+    return { result: { logits, numRows: outRows, vocabSize }, commit };
   }
 
   /**

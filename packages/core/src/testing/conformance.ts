@@ -68,12 +68,16 @@ export function describeBackendConformance(
         let backend: Backend;
         let model: Awaited<ReturnType<typeof loadModel>>;
         let prepared: ModelSource;
-        const load = async (policy: KvCachePolicy, maxTokens: number): Promise<Executor> => {
+        const load = async (
+          policy: KvCachePolicy,
+          maxTokens: number,
+          maxSequences = 1,
+        ): Promise<Executor> => {
           golden ??= await openGoldenModel(modelName);
           backend ??= await getBackend();
           model ??= await loadModel(golden.directory);
           prepared ??= options.prepareModel === undefined ? model : await options.prepareModel(model);
-          return backend.load(prepared, policy, { maxTokens });
+          return backend.load(prepared, policy, { maxTokens, maxSequences });
         };
 
         it(
@@ -221,6 +225,90 @@ export function describeBackendConformance(
           timeout,
         );
 
+        it(
+          'forwardBatch (when the backend has it) decodes several sequences at different lengths as forward does',
+          async (context) => {
+            golden ??= await openGoldenModel(modelName);
+            const mixed = golden.manifest.cases.find((c) => c.policy === 'mixed')!;
+            const policy = policyOf(mixed);
+            const batched = await load(policy, 64, 3);
+            const single = await load(policy, 64, 3);
+            try {
+              if (batched.forwardBatch === undefined) {
+                context.skip();
+                return;
+              }
+              const ids = golden.manifest.inputIds;
+              const vocabSize = batched.config.vocabSize;
+              // Sequence 0 follows the golden case (chunked prefill, then decode); sequence 1 starts
+              // empty and decodes from the first token; sequence 2 prefills a shorter prompt.
+              const starts = [mixed.prefillLength, 0, Math.max(1, mixed.prefillLength - 5)];
+              const expected = new Float32Array(ids.length * vocabSize);
+              for (let position = 0; position < mixed.prefillLength; ) {
+                const end = Math.min(mixed.prefillLength, position + mixed.prefillChunkSize);
+                await batched.forward(0, ids.slice(position, end));
+                position = end;
+              }
+              await batched.forward(2, ids.slice(0, starts[2]));
+              await single.forward(2, ids.slice(0, starts[2]));
+              const golden0 = await golden.tensor(mixed.logits);
+              const rows: Float32Array[][] = [[], [], []];
+              const singles: Float32Array[][] = [[], [], []];
+              const positions = [...starts];
+              await expect(
+                batched.forwardBatch([
+                  { sequence: 1, token: ids[0]! },
+                  { sequence: 1, token: ids[1]! },
+                ]),
+              ).rejects.toThrow(/twice/);
+              while (positions.some((position) => position < ids.length)) {
+                const steps = positions.flatMap((position, sequence) =>
+                  position < ids.length ? [{ sequence, token: ids[position]! }] : [],
+                );
+                const result = await batched.forwardBatch(steps);
+                expect(result.numRows).toBe(steps.length);
+                expect(result.aborted).toEqual(steps.map(() => false));
+                for (const [row, step] of steps.entries()) {
+                  rows[step.sequence]!.push(result.logits.slice(row * vocabSize, (row + 1) * vocabSize));
+                  if (step.sequence > 0) {
+                    const one = await single.forward(step.sequence, [step.token]);
+                    singles[step.sequence]!.push(one.logits.slice(0, vocabSize));
+                  }
+                  positions[step.sequence]! += 1;
+                }
+              }
+              expect(positions.map((_, sequence) => batched.length(sequence))).toEqual(positions);
+              const decoded = ids.length - mixed.prefillLength;
+              expected.set(golden0.subarray(mixed.prefillLength * vocabSize));
+              check(
+                'sequence 0 vs the golden case',
+                concatRows(rows[0]!),
+                expected.subarray(0, decoded * vocabSize),
+                vocabSize,
+              );
+              check('sequence 1 vs forward', concatRows(rows[1]!), concatRows(singles[1]!), vocabSize);
+              check('sequence 2 vs forward', concatRows(rows[2]!), concatRows(singles[2]!), vocabSize);
+
+              // A step whose own signal is aborted is skipped: its sequence does not advance.
+              batched.reset(1);
+              await batched.forward(1, ids.slice(0, 4));
+              const controller = new AbortController();
+              controller.abort();
+              const partial = await batched.forwardBatch([
+                { sequence: 1, token: ids[4]! },
+                { sequence: 2, token: ids[0]!, signal: controller.signal },
+              ]);
+              expect(partial.aborted).toEqual([false, true]);
+              expect(batched.length(1)).toBe(5);
+              expect(batched.length(2)).toBe(ids.length);
+            } finally {
+              await batched.dispose();
+              await single.dispose();
+            }
+          },
+          timeout,
+        );
+
         async function shapeOf() {
           golden ??= await openGoldenModel(modelName);
           model ??= await loadModel(golden.directory);
@@ -254,6 +342,17 @@ async function runCase(
   for (; position < ids.length; position++) {
     const result = await executor.forward(0, [ids[position]!]);
     out.set(result.logits, position * vocabSize);
+  }
+  return out;
+}
+
+/** Rows of `[vocab]` logits stacked into one `[rows, vocab]` array. */
+function concatRows(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((sum, row) => sum + row.length, 0));
+  let offset = 0;
+  for (const row of rows) {
+    out.set(row, offset);
+    offset += row.length;
   }
   return out;
 }
