@@ -93,6 +93,7 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
     queued: () => admission.queued,
     running: () => admission.running,
     reservedKvBytes: () => admission.reservedBytes,
+    decodeBatching: () => model.decodeBatching(),
   });
   // Aborted when shutdown begins (waiting requests leave) and when its grace period ends (running ones stop).
   const closing = new AbortController();

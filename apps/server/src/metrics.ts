@@ -2,7 +2,7 @@
 // by endpoint and status, prompt and generated tokens, generation speed over the last 10 s, queue
 // depth, running requests, and KV-cache bytes used and free by head class (retrieval heads grow
 // with the context; streaming heads hold sink + recent tokens).
-import type { MemoryReport } from '@duo-attn/core';
+import type { BatchingStats, MemoryReport } from '@duo-attn/core';
 
 /** Seconds over which tokens per second is averaged. */
 const RATE_WINDOW_S = 10;
@@ -13,6 +13,8 @@ export interface MetricsSources {
   queued(): number;
   running(): number;
   reservedKvBytes(): number;
+  /** Continuous batching counters; undefined when decode steps are not batched. */
+  decodeBatching?(): BatchingStats | undefined;
 }
 
 export class ServerMetrics {
@@ -101,6 +103,21 @@ export class ServerMetrics {
     metric('duo_weight_bytes', 'gauge', 'Bytes of model weights held by the backend.', [
       ['', memory.weightBytes],
     ]);
+    const batching = this.sources.decodeBatching?.();
+    if (batching !== undefined) {
+      metric('duo_decode_batches_total', 'counter', 'Batched decode passes (two or more sequences).', [
+        ['', batching.batches],
+      ]);
+      metric('duo_decode_batched_steps_total', 'counter', 'Decode steps that ran in batched passes.', [
+        ['', batching.batchedSteps],
+      ]);
+      metric(
+        'duo_decode_single_steps_total',
+        'counter',
+        'Decode steps that ran alone (nothing to batch with).',
+        [['', batching.singleSteps]],
+      );
+    }
     return `${lines.join('\n')}\n`;
   }
 }

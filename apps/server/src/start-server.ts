@@ -25,7 +25,8 @@ server-sent events ending with data: [DONE]), GET /v1/models, /health and /metri
   --backend NAME       cpu, cuda or reference (default: the best available)
   --host H, --port P   where to listen (default 127.0.0.1:8080)
   --api-key KEY        require Authorization: Bearer KEY on /v1/* (repeatable; also $DUO_API_KEY)
-  --max-sequences N    requests generating at once (default 4)
+  --max-sequences N    requests generating at once (default 4); their decode steps share batched passes
+  --no-batch-decode    run each request's decode steps alone instead (default: batched where the backend can)
   --max-tokens N       KV-cache tokens per sequence (default: the model's context)
   --max-queue N        requests that may wait before 429 (default 64)
   --kv-budget BYTES    KV bytes all running requests may reserve (default: what the sequences hold)
@@ -90,6 +91,7 @@ export async function startServer(
       grace: { type: 'string' },
       'model-id': { type: 'string' },
       quiet: { type: 'boolean' },
+      'no-batch-decode': { type: 'boolean' },
     },
   });
   const number = (name: keyof typeof values, min: number, integer = true): number | undefined => {
@@ -140,6 +142,7 @@ export async function startServer(
     ...(recent === undefined ? {} : { recentSize: recent }),
     ...(values.backend === undefined ? {} : { backend: values.backend }),
     maxSequences: number('max-sequences', 1) ?? SERVE_DEFAULTS.maxSequences,
+    ...(values['no-batch-decode'] === true ? { batchDecode: false } : {}),
     ...(values['max-tokens'] === undefined ? {} : { maxTokens: number('max-tokens', 2) }),
   };
   const port = number('port', 0) ?? SERVE_DEFAULTS.port;

@@ -132,6 +132,8 @@ describe('32 concurrent streaming clients', () => {
     ]) {
       expect(metrics).toContain(line);
     }
+    // Concurrent streams' decode steps shared batched passes.
+    expect(metrics).toMatch(/duo_decode_batches_total [1-9]/);
     expect(toy.model.memory().kvBytesUsed).toBe(0);
     console.log(`${CLIENTS} streams (${finished} to the end) in ${seconds.toFixed(1)} s`);
   });

@@ -4,7 +4,10 @@
 // generations beyond that wait; dispose() (or `await using`) frees it.
 import {
   type Backend,
+  BatchingExecutor,
+  type BatchingStats,
   type ChatMessage,
+  canBatchDecode,
   type Executor,
   endOfSequenceIds,
   fullPolicy,
@@ -64,10 +67,18 @@ interface StartOptions {
   readonly maxTokens?: number;
   /**
    * Sequences the executor holds, each with a KV cache of `maxTokens`: up to this many generations
-   * run at once (a server's concurrent requests), their forward passes interleaved on the backend;
-   * more wait for a free sequence in arrival order. Default 1.
+   * run at once (a server's concurrent requests); more wait for a free sequence in arrival order.
+   * Their decode steps share batched passes where the backend has them (see `batchDecode`).
+   * Default 1.
    */
   readonly maxSequences?: number;
+  /**
+   * Continuous batching: with several sequences, the decode steps of concurrent generations run
+   * together in one pass of the backend (core's `BatchingExecutor`), reading the weights once for
+   * all of them. Default true where the backend has a batched pass (cpu, reference); backends
+   * without one run each step alone, as with false.
+   */
+  readonly batchDecode?: boolean;
   /** Aborting stops loading with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -128,7 +139,11 @@ export async function createLanguageModel(
     options.policy ?? fullPolicy({ numLayers: model.config.numLayers, numKvHeads: model.config.numKvHeads }),
     backend,
   );
-  const executor = await backend.load(model, policy, { maxTokens, maxSequences });
+  const loaded = await backend.load(model, policy, { maxTokens, maxSequences });
+  const executor =
+    maxSequences > 1 && options.batchDecode !== false && canBatchDecode(loaded)
+      ? new BatchingExecutor(loaded)
+      : loaded;
   if (options.signal?.aborted) {
     await executor.dispose();
     options.signal.throwIfAborted();
@@ -244,6 +259,15 @@ export class LanguageModel implements AsyncDisposable {
     const tokenizer = this.#requireChatTemplate();
     const rendered = tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
     return tokenizer.encode(rendered, { addSpecialTokens: false });
+  }
+
+  /**
+   * Continuous batching so far: batched passes, the decode steps they ran, and the steps that ran
+   * alone. Undefined when decode steps are not batched (one sequence, `batchDecode: false`, or a
+   * backend without a batched pass).
+   */
+  decodeBatching(): BatchingStats | undefined {
+    return this.#executor instanceof BatchingExecutor ? this.#executor.stats : undefined;
   }
 
   /** KV-cache and weight bytes of the executor. */

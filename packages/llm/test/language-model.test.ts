@@ -212,6 +212,18 @@ describe('several sequences (maxSequences)', () => {
     for (const [i, result] of results.entries()) expect(result.tokens).toEqual(alone[i % 2]!.tokens);
     expect(model.load()).toEqual({ running: 0, waiting: 0 });
     expect(model.memory().kvBytesUsed).toBe(0);
+    // Concurrent decode steps shared batched passes (continuous batching on the cpu backend).
+    const batching = model.decodeBatching();
+    expect(batching?.batches).toBeGreaterThan(0);
+    expect(batching!.batchedSteps).toBeGreaterThanOrEqual(2 * batching!.batches);
+  });
+
+  it('runs each decode step alone with batchDecode: false, with the same tokens', async () => {
+    await using unbatched = await loadLanguageModel(TOY, { maxSequences: 2, batchDecode: false });
+    expect(unbatched.decodeBatching()).toBeUndefined();
+    const results = await Promise.all([unbatched.generate(LANTERN), unbatched.generate(HARBOR)]);
+    const batched = await Promise.all([model.generate(LANTERN), model.generate(HARBOR)]);
+    expect(results.map((result) => result.tokens)).toEqual(batched.map((result) => result.tokens));
   });
 
   it('refuses a non-integer maxSequences', async () => {
