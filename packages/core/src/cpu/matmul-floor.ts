@@ -14,23 +14,29 @@ export interface MatmulFloor {
   readonly minMs: number;
   readonly repetitions: number;
   readonly threads: number;
+  /** Decode steps per pass (rows of every product): 1, or a batch of sequences' steps. */
+  readonly rows: number;
 }
 
 /**
- * Times onnxruntime on the decoder's linear layers for a single token (weights as `[in, out]`
- * MatMuls, as the decoder graph lays them out; lm_head as Gemm with transB, as there).
+ * Times onnxruntime on the decoder's linear layers for a single token, or for `rows` tokens at
+ * once (the floor of a batched decode pass of that many sequences), with weights as `[in, out]`
+ * MatMuls, as the decoder graph lays them out; lm_head as Gemm with transB, as there.
  */
 export async function measureMatmulFloor(
   model: ModelSource,
-  options: { threads: number; repetitions?: number; warmup?: number },
+  options: { threads: number; repetitions?: number; warmup?: number; rows?: number },
 ): Promise<MatmulFloor> {
+  const rows = options.rows ?? 1;
+  if (!Number.isSafeInteger(rows) || rows < 1)
+    throw new RangeError(`rows must be a positive integer, got ${rows}`);
   const ort = await import('onnxruntime-node');
   const { config, weights } = model;
   const { hiddenSize: h, intermediateSize: m, headDim: d, numHeads, numKvHeads } = config;
   const g = new GraphBuilder();
-  const xh = g.input('xh', 'float32', [1, h]);
-  const xa = g.input('xa', 'float32', [1, numHeads * d]);
-  const xm = g.input('xm', 'float32', [1, m]);
+  const xh = g.input('xh', 'float32', [rows, h]);
+  const xa = g.input('xa', 'float32', [rows, numHeads * d]);
+  const xm = g.input('xm', 'float32', [rows, m]);
   const outputs: string[] = [];
   const matmul = (
     x: string,
@@ -59,7 +65,7 @@ export async function measureMatmulFloor(
     g.node('Gemm', [xh, g.initializer('lm_head', weights.lmHead, [config.vocabSize, h])], { transB: 1 }),
   );
   outputs.forEach((name, i) => {
-    g.output(name, 'float32', [1, `n${i}`]);
+    g.output(name, 'float32', [rows, `n${i}`]);
   });
   const directory = await mkdtemp(join(tmpdir(), 'duo-matmul-floor-'));
   try {
@@ -70,7 +76,8 @@ export async function measureMatmulFloor(
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
     });
-    const feed = (size: number) => new ort.Tensor('float32', new Float32Array(size).fill(0.01), [1, size]);
+    const feed = (size: number) =>
+      new ort.Tensor('float32', new Float32Array(rows * size).fill(0.01), [rows, size]);
     const feeds = { xh: feed(h), xa: feed(numHeads * d), xm: feed(m) };
     for (let i = 0; i < (options.warmup ?? 3); i++) await session.run(feeds);
     const times: number[] = [];
@@ -87,6 +94,7 @@ export async function measureMatmulFloor(
       minMs: times[0]!,
       repetitions,
       threads: options.threads,
+      rows,
     };
   } finally {
     await rm(directory, { recursive: true, force: true });
