@@ -6,6 +6,7 @@
 import { rmSync } from 'node:fs';
 import type * as Ort from 'onnxruntime-node';
 import { dynamicRopeLength, ropeFrequencies } from '../model/rope.js';
+import { BatchPasts } from './batch-pasts.js';
 import type { CacheLayout } from './cache-layout.js';
 import type { CpuWorkerInit, CpuWorkerReply, CpuWorkerRequest } from './cpu-protocol.js';
 import { ropeInputs } from './decoder-graph.js';
@@ -28,6 +29,8 @@ interface WorkerState {
 }
 
 let state: WorkerState | undefined;
+/** The batch-layout pasts of batched decode passes, kept between passes. */
+let batchPasts: BatchPasts | undefined;
 let ort: typeof Ort;
 let session: Session | undefined;
 let failed = false;
@@ -202,38 +205,6 @@ function lengthFeeds(caches: readonly SequenceKvCache[]): Record<string, Tensor>
   return feeds;
 }
 
-/** Batch inputs `[P, B, F, d]` f32 by input name, reused across calls and grown as needed. */
-const batchBuffers = new Map<string, Float32Array>();
-
-/**
- * Interleaves the sequences' pasts (`[1 + X_b, F, d]` views, row 0 padding) into the batch layout
- * `[P, B, F, d]`, P = 1 + max X_b. Rows beyond a sequence's X_b keep whatever finite values an
- * earlier call left there: the graph masks them out.
- */
-function interleavePasts(
-  name: string,
-  pasts: readonly Float32Array[],
-  rowSize: number,
-): { data: Float32Array; rows: number } {
-  const batch = pasts.length;
-  const rows = Math.max(...pasts.map((past) => past.length / rowSize));
-  const needed = rows * batch * rowSize;
-  let buffer = batchBuffers.get(name);
-  if (buffer === undefined || buffer.length < needed) {
-    const grown = new Float32Array(Math.max(needed, 2 * (buffer?.length ?? 0)));
-    batchBuffers.set(name, grown);
-    buffer = grown;
-  }
-  const data = buffer.subarray(0, needed);
-  pasts.forEach((past, b) => {
-    const count = past.length / rowSize;
-    for (let row = 1; row < count; row++) {
-      data.set(past.subarray(row * rowSize, (row + 1) * rowSize), (row * batch + b) * rowSize);
-    }
-  });
-  return { data, rows };
-}
-
 /** One decode step on each of several sequences in one `session.run`, then per-sequence commits. */
 async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardBatch' }>): Promise<void> {
   const { init, config, layout, caches, fixedFrequencies } = live();
@@ -273,17 +244,15 @@ async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardB
     logits_from: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
     ...lengthFeeds(batchCaches),
   };
+  batchPasts ??= new BatchPasts(layout);
+  const pasts = batchPasts;
   const feedGroup = (group: 'r' | 's', layer: number, heads: number) => {
-    const pasts = batchCaches.map((cache) =>
-      group === 'r' ? cache.retrievalPast(layer) : cache.streamingPast(layer),
-    );
-    for (const [kind, arrays] of [
-      ['key', pasts.map((past) => past.keys)],
-      ['value', pasts.map((past) => past.values)],
-    ] as const) {
-      const name = `past_${kind}_${group}${layer}`;
-      const { data, rows } = interleavePasts(name, arrays, heads * d);
-      feeds[name] = new ort.Tensor('float32', data, [rows, batch * heads, d]);
+    for (const kind of ['key', 'value'] as const) {
+      const { data, rows } =
+        group === 'r'
+          ? pasts.retrievalPast(layer, kind === 'value', batchCaches)
+          : pasts.streamingPast(layer, kind === 'value', batchCaches);
+      feeds[`past_${kind}_${group}${layer}`] = new ort.Tensor('float32', data, [rows, batch * heads, d]);
     }
   };
   init.layers.forEach((layer, l) => {

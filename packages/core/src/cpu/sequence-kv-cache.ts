@@ -45,6 +45,11 @@ export class SequenceKvCache {
   streamingCount = 0;
   /** Dynamic-NTK RoPE only: the sequence length its frequencies were last computed for. */
   ropeLength: number;
+  /**
+   * Counts changes other than appending (an undo, a synthetic fill): while it stays the same, the
+   * retrieval rows a reader copied earlier are still the cache's rows (see BatchPasts).
+   */
+  rewrites = 0;
   private readonly layout: CacheLayout;
   private readonly sinkSize: number;
   private readonly layers: LayerKv[];
@@ -149,6 +154,7 @@ export class SequenceKvCache {
     if (record === undefined || record.id !== id) return false;
     this.layers.forEach(swapStreaming);
     this.length = record.length;
+    this.rewrites += 1;
     this.ropeLength = record.ropeLength;
     this.streamingCount = record.streamingCount;
     this.undoRecord = undefined;
@@ -176,6 +182,7 @@ export class SequenceKvCache {
       fill(kv.streamingValues, streamingRow, this.streamingCount * streamingRow);
     });
     this.length = length;
+    this.rewrites += 1;
     this.undoRecord = undefined;
   }
 
