@@ -36,6 +36,13 @@ export interface ServerOptions {
   readonly requestTimeoutMs?: number;
   /** max_tokens of a completion that sets none (OpenAI's default is 16). Default 16. */
   readonly defaultCompletionTokens?: number;
+  /**
+   * Prompt tokens prefilled per forward pass. The passes of one request's prefill take turns with
+   * the other requests' batched decode steps, so this bounds how long a long prompt holds up the
+   * streams already running. Default 2048. Under DuoAttention, streaming heads compress their
+   * cache between chunks (as the original's chunked prefill does), so outputs depend on it.
+   */
+  readonly prefillChunkSize?: number;
   /** fastify's logger option: true (JSON lines on stdout), false, or a pino options object. Default true. */
   readonly logger?: boolean | Record<string, unknown>;
 }
@@ -60,6 +67,7 @@ const DEFAULTS = {
   bodyLimitBytes: 4 * 1024 * 1024,
   requestTimeoutMs: 600_000,
   defaultCompletionTokens: 16,
+  prefillChunkSize: 2048,
 } as const;
 
 /** Builds the server (not yet listening). */
@@ -72,6 +80,8 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
   const defaultCompletionTokens =
     positiveInteger(options.defaultCompletionTokens, 'defaultCompletionTokens') ??
     DEFAULTS.defaultCompletionTokens;
+  const prefillChunkSize =
+    positiveInteger(options.prefillChunkSize, 'prefillChunkSize') ?? DEFAULTS.prefillChunkSize;
   const apiKeys = options.apiKeys ?? [];
   if (apiKeys.some((key) => typeof key !== 'string' || key.length === 0)) {
     throw new TypeError('apiKeys must be non-empty strings');
@@ -223,6 +233,7 @@ export async function createServer(options: ServerOptions): Promise<DuoServer> {
       const stream = model.stream(ids, {
         ...body.options,
         maxNewTokens,
+        prefillChunkSize,
         signal: AbortSignal.any([ended.signal, stopping.signal]),
       });
       const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;

@@ -27,6 +27,8 @@ server-sent events ending with data: [DONE]), GET /v1/models, /health and /metri
   --api-key KEY        require Authorization: Bearer KEY on /v1/* (repeatable; also $DUO_API_KEY)
   --max-sequences N    requests generating at once (default 4); their decode steps share batched passes
   --no-batch-decode    run each request's decode steps alone instead (default: batched where the backend can)
+  --prefill-chunk N    prompt tokens per prefill pass; bounds how long a long prompt stalls running
+                       streams (default 2048)
   --max-tokens N       KV-cache tokens per sequence (default: the model's context)
   --max-queue N        requests that may wait before 429 (default 64)
   --kv-budget BYTES    KV bytes all running requests may reserve (default: what the sequences hold)
@@ -92,6 +94,7 @@ export async function startServer(
       'model-id': { type: 'string' },
       quiet: { type: 'boolean' },
       'no-batch-decode': { type: 'boolean' },
+      'prefill-chunk': { type: 'string' },
     },
   });
   const number = (name: keyof typeof values, min: number, integer = true): number | undefined => {
@@ -155,6 +158,7 @@ export async function startServer(
   const requestTimeoutMs = number('timeout', 1);
   const maxQueue = number('max-queue', 0);
   const kvBudgetBytes = number('kv-budget', 0);
+  const prefillChunkSize = number('prefill-chunk', 1);
 
   const languageModel = await loadLanguageModel(model, load);
   let server: DuoServer;
@@ -165,6 +169,7 @@ export async function startServer(
       apiKeys,
       ...(maxQueue === undefined ? {} : { maxQueue }),
       ...(kvBudgetBytes === undefined ? {} : { kvBudgetBytes }),
+      ...(prefillChunkSize === undefined ? {} : { prefillChunkSize }),
       ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
       logger: values.quiet !== true,
     });
