@@ -41,6 +41,14 @@ export class BatchPasts {
     this.layout = layout;
   }
 
+  /** Bytes the batch-layout copies hold (reported as allocated KV memory). */
+  get bytes(): number {
+    let bytes = 0;
+    for (const buffer of this.retrieval.values()) bytes += buffer.data.byteLength;
+    for (const data of this.streaming.values()) bytes += data.byteLength;
+    return bytes;
+  }
+
   /** Retrieval keys (`values` false) or values of `layer` for `caches` in slot order. */
   retrievalPast(layer: number, values: boolean, caches: readonly SequenceKvCache[]): BatchPast {
     const rowSize = this.layout.retrievalHeads[layer]! * this.layout.headDim;

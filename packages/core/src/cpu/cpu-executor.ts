@@ -105,6 +105,8 @@ export class CpuExecutor implements Executor {
   private nextId = 1;
   /** Pending `fill` requests by id. */
   private readonly fills = new Map<number, Deferred<{ length: number; capacity: number }>>();
+  /** Bytes of the worker's batch-layout copies of the caches (batched decode). */
+  private batchBytes = 0;
   private disposed = false;
   private disposing: Promise<void> | undefined;
   private failure: CpuWorkerError | undefined;
@@ -224,6 +226,8 @@ export class CpuExecutor implements Executor {
       throw new ExecutorBusyError(`reset of sequence ${sequence} while a forward pass on it is running`);
     }
     this.sequences[sequence] = { length: 0, capacity: 0 };
+    // The worker drops its batch-layout copies when no sequence holds anything.
+    if (this.sequences.every((state) => state.length === 0 && state.capacity === 0)) this.batchBytes = 0;
     this.post({ type: 'reset', sequence });
   }
 
@@ -276,7 +280,8 @@ export class CpuExecutor implements Executor {
       streaming += s;
     }
     return {
-      kvBytesAllocated: allocated,
+      // The batch-layout copies stay allocated between batched passes (see BatchPasts).
+      kvBytesAllocated: allocated + this.batchBytes,
       kvBytesUsed: retrieval + streaming,
       retrievalKvBytesUsed: retrieval,
       streamingKvBytesUsed: streaming,
@@ -450,6 +455,7 @@ export class CpuExecutor implements Executor {
           return;
         }
         if (reply.type !== 'batchResult') return;
+        this.batchBytes = reply.batchBytes;
         sent.forEach(({ step, index }, j) => {
           const state = this.sequences[step.sequence]!;
           state.capacity = reply.capacities[j]!;

@@ -97,6 +97,8 @@ export type CpuWorkerReply =
       readonly logits: Float32Array;
       readonly lengths: readonly number[];
       readonly capacities: readonly number[];
+      /** Bytes of the batch-layout copies of the caches the worker keeps for batched passes. */
+      readonly batchBytes: number;
     }
   /** A `fill` request is done. */
   | { readonly type: 'filled'; readonly id: number; readonly length: number; readonly capacity: number }

@@ -303,6 +303,7 @@ async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardB
     logits,
     lengths: batchCaches.map((cache) => cache.length),
     capacities: batchCaches.map((cache) => cache.capacity),
+    batchBytes: pasts.bytes,
   });
 }
 
@@ -338,9 +339,15 @@ function handle(request: CpuWorkerRequest): Promise<void> | void {
       return forward(request);
     case 'forwardBatch':
       return forwardBatch(request);
-    case 'reset':
-      live().caches[request.sequence] = undefined;
+    case 'reset': {
+      const { caches } = live();
+      caches[request.sequence] = undefined;
+      // No sequence left: the batch-layout copies go too (the executor mirrors this rule).
+      const empty = (cache: SequenceKvCache | undefined) =>
+        cache === undefined || (cache.length === 0 && cache.capacity === 0);
+      if (caches.every(empty)) batchPasts = undefined;
       return;
+    }
     case 'fill':
       return fillSequence(request);
     case 'undo':
