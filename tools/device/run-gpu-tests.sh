@@ -4,6 +4,7 @@
 # against the carried headers, then runs the steps named as arguments (default: checks suite):
 #   rms     gpu-check.mjs + torch_rms_norm_check.py (the one-shot RMSNorm binding vs JS and PyTorch)
 #   checks  duo_kernel_checks --bench: every kernel vs a CPU reference, and its timings/floors
+#   quant   only the W8A8KV4 kernels (Kv4*, Int8* checks) and their floors -> $OUT/quant-checks.jsonl
 #   suite   the cuda backend's conformance, greedy-vs-cpu and error tests (bundled, no node_modules)
 #   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
 #   hf      HF transformers' eager decode on the same shape, for comparison
@@ -63,6 +64,11 @@ for step in "${steps[@]}"; do
       # DUO_CHECK_FILTER=<substring>[,<substring>...] runs only the matching checks.
       run_step kernel-checks "$pkg/build/Release/duo_kernel_checks" --bench ${DUO_CHECK_FILTER:+--filter "$DUO_CHECK_FILTER"} \
         --out "$out/kernel-checks.jsonl" ;;
+    quant)
+      # The KV4 and int8 kernels (issue #13): bit-exact codes, attention within tolerance, and the
+      # KV4 decode attention / int8 GEMV against their copy-bandwidth floors.
+      run_step quant-checks "$pkg/build/Release/duo_kernel_checks" --bench --filter CopyBandwidth,Kv4,Int8 \
+        --out "$out/quant-checks.jsonl" ;;
     suite) run_step cuda-suite node .carry/device-bundle/cuda-suite.mjs ;;
     bench)
       run_step bandwidth "$pkg/build/Release/duo_kernel_checks" --bench --filter CopyBandwidth --out "$out/bandwidth.jsonl"
