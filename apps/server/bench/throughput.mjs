@@ -3,7 +3,8 @@
 // server with N sequences. Prints one JSON object: per N, generated tokens per second (wall time
 // from the first request to the last [DONE]) and mean ms per token of one stream.
 // Usage (after `pnpm build`): node apps/server/bench/throughput.mjs [--model DIR] [--backend NAME]
-//   [--concurrency 1,8,32] [--tokens 64] [--prompt 256] [--pattern DIR --sparsity S]
+//   [--concurrency 1,8,32] [--tokens 64] [--prompt 256] [--pattern DIR --sparsity S] [--no-batch-decode]
+// Each level also reports how its decode steps ran (batched passes and steps, lone steps).
 
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '256' },
     pattern: { type: 'string' },
     sparsity: { type: 'string' },
+    'no-batch-decode': { type: 'boolean' },
   },
 });
 const model = values.model ?? defaultModelDirectory();
@@ -29,6 +31,7 @@ const results = [];
 for (const n of levels) {
   const lm = await loadLanguageModel(model, {
     maxSequences: n,
+    batchDecode: values['no-batch-decode'] !== true,
     ...(values.backend ? { backend: values.backend } : {}),
     ...(values.pattern ? { pattern: values.pattern, sparsity: Number(values.sparsity ?? 0.5) } : {}),
   });
@@ -64,6 +67,7 @@ for (const n of levels) {
     seconds,
     tokensPerSecond: (n * tokens) / seconds,
     meanStreamMsPerToken: times.reduce((a, b) => a + b, 0) / n / tokens,
+    decodeBatching: lm.decodeBatching() ?? null,
   });
   await server.close(1000);
   await lm.dispose();
@@ -74,6 +78,7 @@ console.log(
       date: new Date().toISOString(),
       model,
       backend: values.backend ?? 'default',
+      batchDecode: values['no-batch-decode'] !== true,
       cpu: cpus()[0]?.model,
       cores: cpus().length,
       tokens,
