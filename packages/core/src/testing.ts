@@ -29,3 +29,10 @@ export {
   TOY_GREEDY_NEAR_TIE,
   toyGreedyFixturePath,
 } from './testing/toy-greedy-fixture.js';
+export {
+  TOY_ANSWERS,
+  TOY_CHAT_TEMPLATE,
+  TOY_HAYSTACK,
+  toyModelVariant,
+  toyQuestion,
+} from './testing/toy-model.js';
