@@ -2,7 +2,8 @@
 // (same tasks of R rows per warp, same 16-byte streaming loads, same per-lane accumulation order,
 // so the same outputs for the same x); the x tile is filled by the norm prologue instead of a copy.
 // Launched as a dependent (dependent_launch.cuh): the first batch of weights streams while the
-// kernel before finishes; the residual and delta are read only after the wait.
+// kernel before finishes; the residual and delta are read only after the wait, after which the
+// kernel lets its own dependent launch (unlike gemv.cu's kernel; a prediction, measured by the A/B).
 #include "kernels/gemv_norm.cuh"
 
 #include <cstdint>
@@ -173,6 +174,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (active) load_batch();
     if (!x_ready) {
       WaitForPrerequisiteGrid();
+      // Everything before has finished: the next kernel (a dependent GEMV) may start streaming its
+      // weights into the slots this grid frees, overlapping this one's tail (dependent_launch.cuh's rule).
+      AllowDependentLaunch();
       NormIntoShared(norm, k, norm_stride, reinterpret_cast<uint2*>(x_tile), scratch);
       x_ready = true;
     }
