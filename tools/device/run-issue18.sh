@@ -10,6 +10,7 @@
 #           step for full 4K, full 128K and DuoAttention 25% 128K, eager and graphs+fused
 #           -> $OUT/issue18-part2.tar.gz                                          (estimated 3-5 min)
 # The build of part 1 stays on the machine (an ignored build output), so part 2 only re-checks it.
+# A part stops its steps after DUO_PART_TIMEOUT_S (540 s) so that it still packs what it has (exit 124).
 # Each part leaves only its tarball and summary.txt (the last lines of every step) in $OUT, since the
 # device returns a limited number of files. Exit status 0 only if every step of the part passed.
 set -uo pipefail
@@ -24,11 +25,11 @@ start=$(date +%s)
 case "$part" in
   1)
     OUT="$work" DUO_BENCH_CONTEXTS=4096,32768,131072,524288 DUO_DECODE_STEP_CONTEXTS=4096,32768,131072,524288 \
-      bash tools/device/run-gpu-tests.sh checks-quick suite suite-decode duo-modes decode-step > "$work/summary.txt" 2>&1
+      timeout "${DUO_PART_TIMEOUT_S:-540}" bash tools/device/run-gpu-tests.sh checks-quick suite suite-decode duo-modes decode-step > "$work/summary.txt" 2>&1
     ;;
   2)
     OUT="$work" DUO_SKIP_DECODE_STEP=1 DUO_PROFILE_CASES="full_4096 full_131072 duo25_131072" \
-      DUO_PROFILE_MODES="eager graphs+fused" bash tools/device/run-gpu-tests.sh profile > "$work/summary.txt" 2>&1
+      DUO_PROFILE_MODES="eager graphs+fused" timeout "${DUO_PART_TIMEOUT_S:-540}" bash tools/device/run-gpu-tests.sh profile > "$work/summary.txt" 2>&1
     ;;
   *)
     echo "usage: OUT=<dir> bash tools/device/run-issue18.sh 1|2" >&2

@@ -54,6 +54,7 @@ bool Upload(Reporter& reporter, Caches& caches, const std::vector<uint16_t>& r, 
 }
 
 bool Download(Reporter& reporter, const duo::DeviceBuffer& buffer, std::size_t count, std::vector<uint16_t>* out) {
+  // (outputs only; caches are compared slice by slice below)
   out->resize(count);
   return reporter.Ok(cudaMemcpy(out->data(), buffer.As<void>(), count * 2, cudaMemcpyDeviceToHost), "download");
 }
@@ -167,19 +168,32 @@ void RunFamily(Reporter& reporter, const Family& f, int sms, uint64_t seed) {
     std::vector<uint16_t> a, b, x;
     if (!Download(reporter, out_value, out_count, &a) || !Download(reporter, out_device, out_count, &b)) break;
     const bool out_same = a == b;
+    // Per step: the streaming caches whole (small) and the retrieval row this token took; after the
+    // last step the retrieval caches whole (a write anywhere else would show there).
+    const bool last = c == f.lengths.back();
     bool caches_same = true;
     bool append_at_same = true;
-    const std::pair<const duo::DeviceBuffer*, std::size_t> buffers[4][3] = {
-        {{&by_value.rk, r_count}, {&on_device.rk, r_count}, {&append_at.rk, r_count}},
-        {{&by_value.rv, r_count}, {&on_device.rv, r_count}, {&append_at.rv, r_count}},
-        {{&by_value.sk, s_count}, {&on_device.sk, s_count}, {&append_at.sk, s_count}},
-        {{&by_value.sv, s_count}, {&on_device.sv, s_count}, {&append_at.sv, s_count}}};
-    for (const auto& triple : buffers) {
-      if (triple[0].second == 0) continue;
-      if (!Download(reporter, *triple[0].first, triple[0].second, &a) ||
-          !Download(reporter, *triple[1].first, triple[1].second, &b) ||
-          !Download(reporter, *triple[2].first, triple[2].second, &x))
-        return;
+    const std::size_t row = static_cast<std::size_t>(f.fr) * f.d;
+    const std::size_t r_first = last ? 0 : static_cast<std::size_t>(c) * row;
+    const std::size_t r_len = last ? r_count : row;
+    struct Slice {
+      const duo::DeviceBuffer* copies[3];
+      std::size_t first, count;
+    };
+    const Slice slices[4] = {{{&by_value.rk, &on_device.rk, &append_at.rk}, r_first, r_len},
+                             {{&by_value.rv, &on_device.rv, &append_at.rv}, r_first, r_len},
+                             {{&by_value.sk, &on_device.sk, &append_at.sk}, 0, s_count},
+                             {{&by_value.sv, &on_device.sv, &append_at.sv}, 0, s_count}};
+    for (const Slice& slice : slices) {
+      if (slice.count == 0) continue;
+      std::vector<uint16_t>* targets[3] = {&a, &b, &x};
+      for (int i = 0; i < 3; ++i) {
+        targets[i]->resize(slice.count);
+        if (!reporter.Ok(cudaMemcpy(targets[i]->data(), slice.copies[i]->As<uint16_t>() + slice.first,
+                                    slice.count * 2, cudaMemcpyDeviceToHost),
+                         "download cache"))
+          return;
+      }
       caches_same = caches_same && a == b;
       append_at_same = append_at_same && a == x;
     }
@@ -188,6 +202,7 @@ void RunFamily(Reporter& reporter, const Family& f, int sms, uint64_t seed) {
                       .Bool("attention_bit_identical", out_same)
                       .Bool("fused_append_caches_bit_identical", caches_same)
                       .Bool("kv_append_at_bit_identical", append_at_same)
+                      .Bool("whole_retrieval_cache_compared", last)
                       .Number("workspace_bytes", static_cast<double>(workspace_bytes)));
   }
   cudaGraphExecDestroy(exec);
