@@ -12,6 +12,15 @@
 #   train-goldens  tools/reference/make_train_goldens.py (torch float64 autograd) into the fixtures here
 #   train-suite  only the gate-training conformance vs torch (the first part of `train`)
 #   profile one 8B-shape decode step (DecodeStep check) timed, then per kernel under ncu (summarize_ncu.py)
+#           for each case of DUO_PROFILE_CASES and decode mode of DUO_PROFILE_MODES, and under nsys (gaps
+#           between kernels, summarize_nsys_gaps.py) where nsys is installed
+# Issue #18 (decode-step path; run-issue18.sh runs them all in two calls):
+#   checks-quick  duo_kernel_checks without --bench: every correctness check, no timings
+#   suite-decode  the suite again with DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 -> $OUT/suite-decode/cuda-suite.json
+#   duo-modes     `duo bench decode` on the 8B shape, full / duo:0.5 / duo:0.25 at DUO_BENCH_CONTEXTS, once
+#                 per decode mode of DUO_BENCH_MODES (eager graphs fused graphs+fused) -> $OUT/duo-<mode>/
+#   decode-step   the DecodeStep (every mode per case), GemvNorm, DecodeAttention and Gemm benchmarks
+#                 -> $OUT/decode-step.jsonl (the per-kernel ratios to the floor on this GPU)
 #   train   the cuda gate trainer: gate-training conformance vs torch, then `duo train` on the toy model
 #           (DUO_TRAIN_ARGS adds options) -> $OUT/toy-pattern.tar.gz, then the 8B-shape step benchmark
 # Results land in $OUT: build.log, kernel-checks.jsonl, cuda-suite.json, bandwidth.jsonl, cuda-bench.json,
@@ -97,14 +106,53 @@ for step in "${steps[@]}"; do
         --out "$out/train-bench.jsonl" ;;
     profile)
       # One decode step of the 8B shape: host-timed steps and floors for full / 50% / 25% at 4K and
-      # 128K, then ncu's per-kernel times of one step (kernels run one at a time under ncu).
-      run_step decode-step "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep --out "$out/decode-step.jsonl"
+      # 128K in every decode mode, then ncu's per-kernel times of one step (kernels run one at a time
+      # under ncu) per case and mode.
+      # DUO_SKIP_DECODE_STEP=1 skips the timed run (run-issue18.sh's second call: the first timed it).
+      [ "${DUO_SKIP_DECODE_STEP:-0}" = 1 ] || run_step decode-step "$pkg/build/Release/duo_kernel_checks" --bench \
+        --filter DecodeStep --out "$out/decode-step.jsonl"
       ncu_bin="$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)"
+      nsys_bin="$(command -v nsys || ls /opt/nvidia/nsight-systems/*/bin/nsys /usr/local/cuda/bin/nsys 2>/dev/null | head -1)"
       for c in ${DUO_PROFILE_CASES:-full_4096 duo25_131072}; do
-        DUO_DECODE_STEP_CASE=$c DUO_PROFILE_STEP=1 run_step "ncu-$c" "$ncu_bin" --clock-control none --profile-from-start off \
-          --csv --page raw --metrics gpu__time_duration.sum "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep
-        python3 tools/device/summarize_ncu.py "$out/ncu-$c.log" "$out/ncu-$c.json"
+        for m in ${DUO_PROFILE_MODES:-eager}; do
+          tag="$c-$m"
+          [ "$m" = eager ] && tag="$c"  # the names earlier sessions used
+          context="${c##*_}"
+          DUO_DECODE_STEP_CONTEXTS=$context DUO_DECODE_STEP_MODES=$m DUO_DECODE_STEP_CASE=$c DUO_PROFILE_STEP=1 \
+            run_step "ncu-$tag" "$ncu_bin" --clock-control none --profile-from-start off \
+            --csv --page raw --metrics gpu__time_duration.sum "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep
+          python3 tools/device/summarize_ncu.py "$out/ncu-$tag.log" "$out/ncu-$tag.json"
+          if [ -n "$nsys_bin" ]; then
+            # The same step on a timeline: kernel time vs the step's span = the launch gaps ncu cannot see.
+            DUO_DECODE_STEP_CONTEXTS=$context DUO_DECODE_STEP_MODES=$m DUO_DECODE_STEP_CASE=$c DUO_PROFILE_STEP=1 \
+              run_step "nsys-$tag" "$nsys_bin" profile --capture-range=cudaProfilerApi --capture-range-end=stop -t cuda \
+              --force-overwrite true -o "/tmp/nsys-$tag" "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep
+            "$nsys_bin" stats -r cuda_gpu_trace -f csv --force-export true -o "/tmp/nsys-$tag" "/tmp/nsys-$tag.nsys-rep" \
+              > /dev/null 2>&1
+            python3 tools/device/summarize_nsys_gaps.py /tmp/nsys-"$tag"_cuda_gpu_trace.csv "$out/nsys-$tag.json" \
+              || echo "nsys summary failed for $tag"
+          fi
+        done
       done ;;
+    checks-quick)
+      run_step kernel-checks-quick "$pkg/build/Release/duo_kernel_checks" ${DUO_CHECK_FILTER:+--filter "$DUO_CHECK_FILTER"} \
+        --out "$out/kernel-checks-quick.jsonl" ;;
+    suite-decode)
+      mkdir -p "$out/suite-decode"
+      DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 OUT="$out/suite-decode" run_step cuda-suite-decode node .carry/device-bundle/cuda-suite.mjs ;;
+    duo-modes)
+      for mode in ${DUO_BENCH_MODES:-eager graphs fused graphs+fused}; do
+        case "$mode" in
+          eager) graphs=0 fused=0 ;; graphs) graphs=1 fused=0 ;; fused) graphs=0 fused=1 ;; graphs+fused) graphs=1 fused=1 ;;
+          *) echo "unknown decode mode $mode"; status=1; continue ;;
+        esac
+        DUO_CUDA_GRAPHS=$graphs DUO_CUDA_FUSED=$fused run_step "duo-$mode" node .carry/device-bundle/duo.mjs bench decode \
+          --backend cuda --shape llama3-8b --policy full --policy duo:0.5 --policy duo:0.25 \
+          --contexts "${DUO_BENCH_CONTEXTS:-4096,32768,131072,524288}" --steps 10 --out "$out/duo-$mode"
+      done ;;
+    decode-step)
+      DUO_DECODE_STEP_CONTEXTS="${DUO_DECODE_STEP_CONTEXTS:-4096,32768,131072,524288}" run_step decode-step \
+        "$pkg/build/Release/duo_kernel_checks" --bench --filter DecodeStep,GemvNorm,DecodeAttention,Gemm --out "$out/decode-step.jsonl" ;;
     *) echo "unknown step $step"; status=1 ;;
   esac
 done

@@ -352,6 +352,8 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
     options.device = IntField(o, "device", 0, kMaxInt);
     options.max_tokens = IntField(o, "maxTokens", 1, kMaxInt);
     options.max_sequences = IntField(o, "maxSequences", 1, 1024);
+    // Issue #18's CUDA graphs and fused decode kernels: off unless DUO_CUDA_GRAPHS=1 / DUO_CUDA_FUSED=1.
+    ApplyDecodeEnvironment(&options);
     auto* ctor = &env.GetInstanceData<AddonData>()->model;
     return Queue(new CreateWorker(env, std::move(shape), std::move(policy), options, ctor));
   });

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kernels/decode_attention.cuh"
 #include "kernels/fill_random.cuh"
 #include "kernels/fp32_activations.cuh"
+#include "kernels/gemv_norm.cuh"
 #include "kernels/kv_append.cuh"
 #include "kernels/prefill_attention.cuh"
 
@@ -24,13 +28,32 @@ std::string Layer(int layer) { return "layer " + std::to_string(layer); }
 /** Every call may come from a different libuv thread: make the model's device current first. */
 Status UseDevice(int device) { return Status::Cuda(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")"); }
 
+// decode_inputs_ layout (DecodeLengths first, 16-byte aligned pieces).
+constexpr std::size_t kDecodeIdOffset = sizeof(DecodeLengths);
+constexpr std::size_t kDecodeCosOffset = kDecodeIdOffset + 16;
+
+/** "1" -> true, "0" -> false, anything else (or unset) -> fallback. */
+bool Switch(const char* name, bool fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return fallback;
+  if (std::strcmp(value, "1") == 0) return true;
+  if (std::strcmp(value, "0") == 0) return false;
+  return fallback;
+}
+
 }  // namespace
+
+void ApplyDecodeEnvironment(ModelOptions* options) {
+  options->decode_graphs = Switch("DUO_CUDA_GRAPHS", options->decode_graphs);
+  options->fused_decode = Switch("DUO_CUDA_FUSED", options->fused_decode);
+}
 
 CudaModel::CudaModel(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options)
     : shape_(shape), policy_(policy), options_(options) {}
 
 CudaModel::~CudaModel() {
   cudaSetDevice(options_.device);
+  DropDecodeGraphs();
   if (stream_ != nullptr) {
     cudaStreamSynchronize(stream_);
     cudaStreamDestroy(stream_);
@@ -145,6 +168,11 @@ Status CudaModel::Allocate() {
   }
   decode_workspace_bytes_ = DecodeAttentionWorkspaceBytes(options_.max_tokens, s.num_q_heads, s.head_dim, num_sms_);
   DUO_RETURN_IF_ERROR(decode_workspace_.Allocate(decode_workspace_bytes_, "the decode attention workspace"));
+  // The decode-step path's few bytes, allocated whether or not it is on (SetDecodeOptions may turn it on).
+  decode_staging_.assign(kDecodeCosOffset + 2 * (d / 2) * kF32, 0);
+  DUO_RETURN_IF_ERROR(decode_inputs_.Allocate(decode_staging_.size(), "the decode step's inputs"));
+  DUO_RETURN_IF_ERROR(residual_alt_.Allocate(h * kF32, "the decode step's second residual row"));
+  fused_supported_ = s.hidden % 8 == 0 && s.hidden <= 32768;
   return EnsureScratch(1);
 }
 
@@ -157,6 +185,7 @@ Status CudaModel::EnsureScratch(int tokens) {
   // Allocate() frees a buffer before replacing it: until every buffer has its new size, none may be
   // trusted, so a failure here leaves the scratch empty (the next call allocates again).
   scratch_tokens_ = 0;
+  ++scratch_generation_;  // captured decode graphs point at the old buffers
   // fp32: the residual stream and every GEMM output; bf16: GEMM inputs and q|k|v (fp32_activations.cuh).
   DUO_RETURN_IF_ERROR(residual_.Allocate(t * h * kF32, "the residual stream" + rows));
   DUO_RETURN_IF_ERROR(normed_.Allocate(t * h * kBf16, "normalised activations" + rows));
@@ -366,28 +395,40 @@ Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, 
   const bool all_logits = output.all_logits && output.sample == nullptr;
   const int rows = all_logits ? tokens : 1;
   const std::size_t logits_bytes = static_cast<std::size_t>(rows) * shape_.vocab * sizeof(float);
-  if (logits_.bytes() < logits_bytes) DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
+  if (logits_.bytes() < logits_bytes) {
+    ++scratch_generation_;  // captured decode graphs write the old logits buffer
+    DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
+  }
   if (output.sample != nullptr) DUO_RETURN_IF_ERROR(PrepareSelection(*output.sample));
 
-  const std::size_t half = shape_.head_dim / 2;
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(ids_.As<void>(), ids, tokens * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(cos_.As<void>(), cos, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(sin_.As<void>(), sin, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), tokens,
-                                                      shape_.hidden, residual_.As<float>(), stream_),
-                                   "embedding kernel"));
+  const bool decode_step = UsesDecodeStep(tokens);
+  if (decode_step) {
+    DUO_RETURN_IF_ERROR(WriteDecodeInputs(start, ids[0], cos, sin));
+  } else {
+    const std::size_t half = shape_.head_dim / 2;
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        cudaMemcpyAsync(ids_.As<void>(), ids, tokens * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        cudaMemcpyAsync(cos_.As<void>(), cos, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        cudaMemcpyAsync(sin_.As<void>(), sin, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), tokens,
+                                                        shape_.hidden, residual_.As<float>(), stream_),
+                                     "embedding kernel"));
+  }
   // From here on the caches change: a failure leaves the sequence marked for reset.
   const Status status = [&]() -> Status {
-    DUO_RETURN_IF_ERROR(RunLayers(sequence, tokens, start));
-    // normed_ holds the final norm of every row; lm_head reads the rows asked for, in fp32.
-    const __nv_bfloat16* head_input =
-        normed_.As<__nv_bfloat16>() + (all_logits ? 0 : static_cast<std::size_t>(tokens - 1) * shape_.hidden);
-    const __nv_bfloat16* head = shape_.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
-    DUO_RETURN_IF_ERROR(gemm_->Run(head_input, head, logits_.As<void>(), GemmOutput::kF32, rows, shape_.vocab,
-                                   shape_.hidden, stream_));
+    if (decode_step) {
+      DUO_RETURN_IF_ERROR(RunDecodeStep(sequence));  // leaves the one row's logits in logits_
+    } else {
+      DUO_RETURN_IF_ERROR(RunLayers(sequence, tokens, start));
+      // normed_ holds the final norm of every row; lm_head reads the rows asked for, in fp32.
+      const __nv_bfloat16* head_input =
+          normed_.As<__nv_bfloat16>() + (all_logits ? 0 : static_cast<std::size_t>(tokens - 1) * shape_.hidden);
+      const __nv_bfloat16* head = shape_.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
+      DUO_RETURN_IF_ERROR(gemm_->Run(head_input, head, logits_.As<void>(), GemmOutput::kF32, rows, shape_.vocab,
+                                     shape_.hidden, stream_));
+    }
     if (output.sample != nullptr) {
       // The logits stay here: only the selected id (or a negative sampling code) comes back.
       DUO_RETURN_IF_ERROR(LaunchSelection(logits_.As<float>(), *output.sample));
@@ -492,6 +533,228 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
   return Status::Ok();
 }
 
+// ---- The decode-step path (issue #18) --------------------------------------------------------
+
+bool CudaModel::UsesDecodeStep(int tokens) const {
+  // head_dim 16 decodes through the prefill kernel, which takes its lengths by value.
+  return tokens == 1 && shape_.head_dim != 16 && (options_.decode_graphs || options_.fused_decode);
+}
+
+Status CudaModel::WriteDecodeInputs(int start, int32_t id, const float* cos, const float* sin) {
+  const std::size_t half = shape_.head_dim / 2;
+  const DecodeLengths lengths{start, std::min(start, policy_.sink + policy_.recent), start, 0};
+  unsigned char* staging = decode_staging_.data();
+  std::memcpy(staging, &lengths, sizeof lengths);
+  std::memcpy(staging + kDecodeIdOffset, &id, sizeof id);
+  std::memcpy(staging + kDecodeCosOffset, cos, half * kF32);
+  std::memcpy(staging + kDecodeCosOffset + half * kF32, sin, half * kF32);
+  // Pageable source: the copy is staged before cudaMemcpyAsync returns, so the next step may
+  // rewrite decode_staging_ at once.
+  return Status::Cuda(cudaMemcpyAsync(decode_inputs_.As<void>(), staging, decode_staging_.size(),
+                                      cudaMemcpyHostToDevice, stream_),
+                      "copy the decode step's inputs");
+}
+
+Status CudaModel::RunDecodeStep(Sequence& sequence) {
+  if (options_.decode_graphs) {
+    if (sequence.graph != nullptr && sequence.graph_generation != scratch_generation_) {
+      cudaGraphExecDestroy(sequence.graph);
+      sequence.graph = nullptr;
+    }
+    // Captured only after an eager step: the launchers' one-time setup (occupancy queries, shared
+    // memory opt-ins) then happens outside the capture.
+    if (sequence.graph == nullptr && decode_warm_ && decode_stats_.graph_error.empty()) CaptureDecodeGraph(sequence);
+    if (sequence.graph != nullptr) {
+      ++decode_stats_.graph_replays;
+      return Status::Cuda(cudaGraphLaunch(sequence.graph, stream_), "cudaGraphLaunch(decode step)");
+    }
+  }
+  DUO_RETURN_IF_ERROR(LaunchDecodeKernels(sequence));
+  decode_warm_ = true;
+  ++decode_stats_.eager_steps;
+  return Status::Ok();
+}
+
+void CudaModel::CaptureDecodeGraph(Sequence& sequence) {
+  const auto give_up = [&](const std::string& why) {
+    decode_stats_.graph_error = why;
+    cudaGetLastError();  // capture errors are not sticky; clear them so eager launches report their own
+    std::fprintf(stderr, "[duo-attn/kernels-cuda] CUDA graph capture failed, decoding without graphs: %s\n",
+                 why.c_str());
+  };
+  cudaError_t error = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
+  if (error != cudaSuccess) return give_up(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(error));
+  const Status launched = LaunchDecodeKernels(sequence);
+  cudaGraph_t graph = nullptr;
+  error = cudaStreamEndCapture(stream_, &graph);  // always: the stream must leave capture mode
+  if (!launched.ok() || error != cudaSuccess || graph == nullptr) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    return give_up(!launched.ok() ? launched.message()
+                                  : std::string("cudaStreamEndCapture: ") + cudaGetErrorString(error));
+  }
+  cudaGraphExec_t exec = nullptr;
+  error = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (error != cudaSuccess) return give_up(std::string("cudaGraphInstantiate: ") + cudaGetErrorString(error));
+  sequence.graph = exec;
+  sequence.graph_generation = scratch_generation_;
+  ++decode_stats_.graph_captures;
+}
+
+void CudaModel::DropDecodeGraphs() {
+  for (Sequence& sequence : sequences_) {
+    if (sequence.graph != nullptr) cudaGraphExecDestroy(sequence.graph);
+    sequence.graph = nullptr;
+  }
+}
+
+Status CudaModel::SetDecodeOptions(bool decode_graphs, bool fused_decode) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  DUO_RETURN_IF_ERROR(Status::Cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(decode options)"));
+  DropDecodeGraphs();
+  options_.decode_graphs = decode_graphs;
+  options_.fused_decode = fused_decode;
+  decode_warm_ = false;
+  decode_stats_.graph_error.clear();
+  return Status::Ok();
+}
+
+DecodeStats CudaModel::decode_stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return decode_stats_;
+}
+
+Status CudaModel::LaunchDecodeKernels(Sequence& sequence) {
+  const ModelShape& s = shape_;
+  const int d = s.head_dim;
+  const int half = d / 2;
+  const int window = policy_.sink + policy_.recent;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const bool fused = options_.fused_decode && fused_supported_;
+  unsigned char* inputs = decode_inputs_.As<unsigned char>();
+  const DecodeLengths* lengths = reinterpret_cast<const DecodeLengths*>(inputs);
+  const int32_t* id = reinterpret_cast<const int32_t*>(inputs + kDecodeIdOffset);
+  const float* cos = reinterpret_cast<const float*>(inputs + kDecodeCosOffset);
+  const float* sin = cos + half;
+  // Fused: the qkv GEMV reads residual (+ delta) and writes residual_alt; the gate|up GEMV reads
+  // residual_alt + delta and writes residual back (they may not update one row in place: every CTA reads it).
+  float* residual = residual_.As<float>();
+  float* residual_alt = residual_alt_.As<float>();
+  __nv_bfloat16* normed = normed_.As<__nv_bfloat16>();
+  float* qkv32 = qkv32_.As<float>();
+  __nv_bfloat16* qkv = qkv_.As<__nv_bfloat16>();
+  __nv_bfloat16* attention = attention_.As<__nv_bfloat16>();
+  float* delta = delta_.As<float>();
+  float* gate_up = gate_up_.As<float>();
+  __nv_bfloat16* activation = activation_.As<__nv_bfloat16>();
+  const __nv_bfloat16* head = s.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
+  float* logits = logits_.As<float>();
+
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), id, 1, s.hidden, residual, stream_),
+                                   "embedding kernel"));
+  if (!fused) {
+    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, nullptr, layers_[0].input_norm.As<__nv_bfloat16>(),
+                                                           1, s.hidden, s.rms_eps, normed, stream_),
+                                     "rms_norm kernel"));
+  }
+  for (int l = 0; l < s.num_layers; ++l) {
+    const LayerWeights& w = layers_[l];
+    const LayerCache& cache = sequence.layers[l];
+    const int fr = RetrievalHeads(l);
+    if (fused) {
+      GemvNormPrologue norm;
+      norm.residual = residual;
+      norm.delta = l == 0 ? nullptr : delta;  // the previous layer's down projection
+      norm.residual_out = residual_alt;
+      norm.weight = w.input_norm.As<__nv_bfloat16>();
+      norm.eps = s.rms_eps;
+      DUO_RETURN_IF_ERROR(Status::Cuda(
+          LaunchGemvNormF32(norm, w.qkv.As<__nv_bfloat16>(), qkv32, QkvWidth(), s.hidden, stream_),
+          "norm + q|k|v GEMV kernel (" + Layer(l) + ")"));
+    } else {
+      DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.qkv.As<__nv_bfloat16>(), qkv32, GemmOutput::kF32, 1, QkvWidth(),
+                                     s.hidden, stream_));
+    }
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        LaunchRopeF32(qkv32, 1, s.num_q_heads, s.num_kv_heads, d, cos, sin, qkv, stream_),
+        "rope kernel (" + Layer(l) + ")"));
+    DecodeAttentionArgs args{};
+    args.qkv = qkv;
+    args.retrieval_k = cache.retrieval_k;
+    args.retrieval_v = cache.retrieval_v;
+    args.retrieval_len = options_.max_tokens - 1;  // upper bounds: the lengths come from `lengths`
+    args.streaming_k = cache.streaming_k;
+    args.streaming_v = cache.streaming_v;
+    args.streaming_len = window;
+    args.num_q_heads = s.num_q_heads;
+    args.num_kv_heads = s.num_kv_heads;
+    args.num_retrieval_kv_heads = fr;
+    args.head_dim = d;
+    args.scale = scale;
+    args.out = attention;
+    args.device_lengths = lengths;
+    if (fused) {
+      args.append.enabled = true;
+      args.append.retrieval_k = cache.retrieval_k;
+      args.append.retrieval_v = cache.retrieval_v;
+      args.append.streaming_k = cache.streaming_k;
+      args.append.streaming_v = cache.streaming_v;
+      args.append.sink = policy_.sink;
+      args.append.recent = policy_.recent;
+    }
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
+        "decode attention kernel (" + Layer(l) + ")"));
+    if (!fused) {
+      DUO_RETURN_IF_ERROR(Status::Cuda(LaunchKvAppendAt(qkv, lengths, s.num_q_heads, s.num_kv_heads, fr, d,
+                                                        cache.retrieval_k, cache.retrieval_v, cache.streaming_k,
+                                                        cache.streaming_v, policy_.sink, policy_.recent, stream_),
+                                       "kv_append kernel (" + Layer(l) + ")"));
+    }
+    DUO_RETURN_IF_ERROR(gemm_->Run(attention, w.o.As<__nv_bfloat16>(), delta, GemmOutput::kF32, 1, s.hidden,
+                                   s.num_q_heads * d, stream_));
+    if (fused) {
+      GemvNormPrologue norm;
+      norm.residual = residual_alt;
+      norm.delta = delta;  // o_proj
+      norm.residual_out = residual;
+      norm.weight = w.post_norm.As<__nv_bfloat16>();
+      norm.eps = s.rms_eps;
+      DUO_RETURN_IF_ERROR(Status::Cuda(
+          LaunchGemvNormSwiGlu(norm, w.gate_up.As<__nv_bfloat16>(), activation, s.intermediate, s.hidden, stream_),
+          "norm + gate|up GEMV + SwiGLU kernel (" + Layer(l) + ")"));
+    } else {
+      DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, delta, w.post_norm.As<__nv_bfloat16>(), 1,
+                                                             s.hidden, s.rms_eps, normed, stream_),
+                                       "residual + rms_norm kernel (" + Layer(l) + ")"));
+      DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.gate_up.As<__nv_bfloat16>(), gate_up, GemmOutput::kF32, 1,
+                                     2 * s.intermediate, s.hidden, stream_));
+      DUO_RETURN_IF_ERROR(Status::Cuda(LaunchSwiGluF32(gate_up, 1, s.intermediate, activation, stream_),
+                                       "swiglu kernel (" + Layer(l) + ")"));
+    }
+    DUO_RETURN_IF_ERROR(gemm_->Run(activation, w.down.As<__nv_bfloat16>(), delta, GemmOutput::kF32, 1, s.hidden,
+                                   s.intermediate, stream_));
+    if (!fused) {
+      const __nv_bfloat16* next_norm = l + 1 < s.num_layers ? layers_[l + 1].input_norm.As<__nv_bfloat16>()
+                                                            : final_norm_.As<__nv_bfloat16>();
+      DUO_RETURN_IF_ERROR(Status::Cuda(
+          LaunchResidualRmsNorm(residual, delta, next_norm, 1, s.hidden, s.rms_eps, normed, stream_),
+          "residual + rms_norm kernel (" + Layer(l) + ")"));
+    }
+  }
+  if (fused) {
+    GemvNormPrologue norm;
+    norm.residual = residual;
+    norm.delta = delta;  // the last layer's down projection
+    norm.weight = final_norm_.As<__nv_bfloat16>();
+    norm.eps = s.rms_eps;
+    return Status::Cuda(LaunchGemvNormF32(norm, head, logits, s.vocab, s.hidden, stream_),
+                        "final norm + lm_head GEMV kernel");
+  }
+  return gemm_->Run(normed, head, logits, GemmOutput::kF32, 1, s.vocab, s.hidden, stream_);
+}
+
 Status CudaModel::FillSyntheticCache(int sequence_index, int length, uint64_t seed) {
   std::lock_guard<std::mutex> lock(mutex_);
   DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, "fillSyntheticCache"));
@@ -536,7 +799,7 @@ void CudaModel::UpdateSnapshot() {
   memory.scratch_bytes = residual_.bytes() + normed_.bytes() + delta_.bytes() + qkv32_.bytes() + qkv_.bytes() + attention_.bytes() +
                          gate_up_.bytes() + activation_.bytes() + logits_.bytes() + ids_.bytes() + cos_.bytes() +
                          sin_.bytes() + decode_workspace_.bytes() + sample_id_.bytes() + sample_workspace_.bytes() +
-                         sample_previous_.bytes();
+                         sample_previous_.bytes() + decode_inputs_.bytes() + residual_alt_.bytes();
   std::lock_guard<std::mutex> lock(stats_mutex_);
   memory_snapshot_ = memory;
 }

@@ -44,6 +44,23 @@ struct ModelOptions {
   int device = 0;
   int max_tokens = 0;     // per sequence
   int max_sequences = 1;
+  // Issue #18's decode-step work, opt-in until it has been verified on a GPU (both off by default;
+  // ApplyDecodeEnvironment reads DUO_CUDA_GRAPHS=1 and DUO_CUDA_FUSED=1). Either one routes
+  // single-token forwards (head_dim 32/64/128) through the decode-step path, whose kernels read the
+  // position and lengths from device memory.
+  bool decode_graphs = false;  // capture each sequence's decode step as a CUDA graph, replay it per token
+  bool fused_decode = false;   // norm in the GEMV prologues, SwiGLU in the gate|up epilogue, KV append in attention
+};
+
+/** Sets options->decode_graphs / fused_decode from DUO_CUDA_GRAPHS / DUO_CUDA_FUSED ("1" on, "0" off, unset: keep). */
+void ApplyDecodeEnvironment(ModelOptions* options);
+
+/** What the decode-step path did so far (benchmarks and checks report it). */
+struct DecodeStats {
+  int64_t eager_steps = 0;     // decode steps launched kernel by kernel (the first after a change, or no graphs)
+  int64_t graph_captures = 0;  // graphs captured and instantiated
+  int64_t graph_replays = 0;   // decode steps run as one graph launch
+  std::string graph_error;     // why graphs were given up for this model (empty while they work)
 };
 
 /** Which weight tensor an upload is for. Shapes are bf16, row-major, heads already reordered. */
@@ -123,6 +140,13 @@ class CudaModel {
   /** Benchmarks: the sequence holds `length` tokens of seeded-random keys/values, as after a prefill. */
   Status FillSyntheticCache(int sequence, int length, uint64_t seed);
 
+  /**
+   * Switches the decode-step path (ModelOptions::decode_graphs / fused_decode) for the next calls,
+   * dropping captured graphs; sequences and caches are kept. Checks and benchmarks A/B with it.
+   */
+  Status SetDecodeOptions(bool decode_graphs, bool fused_decode);
+  DecodeStats decode_stats() const;
+
   /** Device bytes as of the end of the last finished call (readable while a forward runs). */
   ModelMemory Memory() const;
   const ModelShape& shape() const { return shape_; }
@@ -145,6 +169,10 @@ class CudaModel {
     // Set when a forward failed after writing into the caches: the ring slots may hold tokens past
     // `length`, so the sequence must be reset before it is used again.
     std::string broken;
+    // The decode step captured for this sequence (its cache pointers are baked in), valid while
+    // graph_generation == scratch_generation_.
+    cudaGraphExec_t graph = nullptr;
+    uint64_t graph_generation = 0;
   };
 
   CudaModel(const ModelShape& shape, const PolicyShape& policy, const ModelOptions& options);
@@ -155,6 +183,17 @@ class CudaModel {
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
   Status RunLayers(Sequence& sequence, int tokens, int start);
+  /** Whether a forward of `tokens` rows takes the decode-step path. */
+  bool UsesDecodeStep(int tokens) const;
+  /** Copies the token id, lengths and RoPE angles of a decode step into decode_inputs_. */
+  Status WriteDecodeInputs(int start, int32_t id, const float* cos, const float* sin);
+  /** One decode step up to the logits in logits_: a graph replay, or the kernels one by one. */
+  Status RunDecodeStep(Sequence& sequence);
+  /** Enqueues the decode step's kernels (embedding .. lm_head); capturable: no host-dependent values. */
+  Status LaunchDecodeKernels(Sequence& sequence);
+  /** Captures sequence's decode step; on failure records graph_error_ and leaves no graph. */
+  void CaptureDecodeGraph(Sequence& sequence);
+  void DropDecodeGraphs();
   /** Where a forward's result goes: host logits (Forward) or an id selected on the device (ForwardSample). */
   struct ForwardOutput {
     bool all_logits = false;
@@ -176,7 +215,7 @@ class CudaModel {
   int num_sms_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
-  std::mutex mutex_;  // one call at a time per model (calls come from libuv worker threads)
+  mutable std::mutex mutex_;  // one call at a time per model (calls come from libuv worker threads)
   // Memory as of the end of the last call, readable while a forward runs (the JS thread asks for it
   // without waiting on the GPU). Sequence lengths are the caller's: Forward checks they agree.
   mutable std::mutex stats_mutex_;
@@ -196,6 +235,17 @@ class CudaModel {
   // On-device sampling, allocated on first use: the selected id, LaunchSample's workspace and the
   // repetition-penalty ids (grown geometrically).
   DeviceAllocation sample_id_, sample_workspace_, sample_previous_;
+
+  // The decode-step path (issue #18). decode_inputs_: DecodeLengths (16 bytes), the token id (16
+  // bytes with padding), cos and sin [head_dim / 2] f32 each, written by one copy per step.
+  // residual_alt_: the fused path's second residual row (the fused GEMVs read one and write the other).
+  DeviceAllocation decode_inputs_, residual_alt_;
+  std::vector<unsigned char> decode_staging_;
+  // Bumped whenever a buffer a captured graph points at is reallocated (scratch, logits).
+  uint64_t scratch_generation_ = 1;
+  bool decode_warm_ = false;  // an eager decode step ran since the last change (lazy launcher setup done)
+  bool fused_supported_ = false;
+  DecodeStats decode_stats_;
 };
 
 }  // namespace duo

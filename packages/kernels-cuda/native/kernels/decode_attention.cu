@@ -64,7 +64,51 @@ struct SplitParams {
   float q_scale;       // scale * log2(e): scores come out in log2 units for exp2f
   float* partial_acc;  // [slots][GT][d]
   float* partial_ml;   // [slots][GT][2]: running max (log2 units), sum of 2^(s - max)
+  // Only for launches whose lengths are read on the device (DecodeAttentionArgs::device_lengths):
+  // every length-dependent field above is then recomputed in the kernels by PlanSplits.
+  const DecodeLengths* lengths;
+  int items;       // Hkv * QG
+  int max_blocks;  // the split grid; the plan may use fewer blocks, the rest exit
+  int blocks;      // the plan's blocks (PlanSplits sets it)
 };
+
+/**
+ * The split plan for given lengths, shared by the host launcher and (for device lengths) the
+ * kernels, so both derive exactly the same ranges and slots: one wave of equal ranges over at most
+ * `max_blocks` blocks, none under kMinRowsPerBlock rows, no empty block. Returns the rows per
+ * block before narrowing to int (the host checks it fits).
+ */
+__host__ __device__ __forceinline__ long long PlanSplits(SplitParams& p, int retrieval_len, int streaming_len,
+                                                         long long max_blocks, int group_tile, int head_dim,
+                                                         float* workspace) {
+  p.retrieval_len = p.retrieval_heads > 0 ? retrieval_len : 0;
+  p.streaming_len = p.streaming_heads > 0 ? streaming_len : 0;
+  p.retrieval_rows = static_cast<long long>(p.retrieval_items) * p.retrieval_len;
+  p.total_rows = p.retrieval_rows + static_cast<long long>(p.items - p.retrieval_items) * p.streaming_len;
+  p.rows_per_block = 1;
+  p.blocks = 0;
+  if (p.total_rows <= 0) return 1;
+  long long blocks = max_blocks;
+  const long long by_size = (p.total_rows + kMinRowsPerBlock - 1) / kMinRowsPerBlock;
+  if (by_size < blocks) blocks = by_size;
+  const long long rows_per_block = (p.total_rows + blocks - 1) / blocks;
+  blocks = (p.total_rows + rows_per_block - 1) / rows_per_block;  // no empty block
+  p.rows_per_block = static_cast<int>(rows_per_block);
+  p.blocks = static_cast<int>(blocks);
+  const long long slots = blocks + p.items;  // slot b + i, b < blocks, i < items
+  p.partial_acc = workspace;
+  p.partial_ml = workspace + static_cast<std::size_t>(slots) * group_tile * head_dim;
+  return rows_per_block;
+}
+
+/** The device-lengths launches' params: the plan of the lengths in device memory. */
+__device__ __forceinline__ SplitParams ResolveDeviceLengths(const SplitParams& params, int group_tile, int head_dim) {
+  SplitParams p = params;
+  const DecodeLengths lengths = *params.lengths;
+  PlanSplits(p, lengths.retrieval_len, lengths.streaming_len, params.max_blocks, group_tile, head_dim,
+             params.partial_acc);
+  return p;
+}
 
 __device__ __forceinline__ void Unpack8(const uint4& packed, float (&out)[8]) {
   const unsigned words[4] = {packed.x, packed.y, packed.z, packed.w};
@@ -105,7 +149,7 @@ __device__ __forceinline__ float SafeBase(float max_value) { return max_value ==
  * of each item piece.
  */
 template <int D, int GT>
-__global__ void __launch_bounds__(kThreads, MinBlocksPerSm(GT)) DecodeSplitKernel(const SplitParams p) {
+__device__ __forceinline__ void DecodeSplit(const SplitParams& p) {
   constexpr int kLanes = D / 8;
   constexpr int kGroups = 32 / kLanes;
   constexpr int kRowsW = kStageBytesPerWarp / (2 * D * 2);  // rows per warp per step
@@ -322,14 +366,63 @@ __global__ void __launch_bounds__(kThreads, MinBlocksPerSm(GT)) DecodeSplitKerne
 }
 
 /**
+ * The split kernel's entry. With device lengths the grid is params.max_blocks whatever the
+ * lengths: blocks past the plan's only wait for the kernel before (so that the combine, which reads
+ * this token's q/k/v once every split block has started or exited, never runs ahead of RoPE) and
+ * exit.
+ */
+template <int D, int GT, bool kDeviceLengths>
+__global__ void __launch_bounds__(kThreads, MinBlocksPerSm(GT)) DecodeSplitKernel(const SplitParams params) {
+  if constexpr (kDeviceLengths) {
+    const SplitParams p = ResolveDeviceLengths(params, GT, D);
+    if (static_cast<int>(blockIdx.x) >= p.blocks) {
+      WaitForPrerequisiteGrid();
+      return;
+    }
+    DecodeSplit<D, GT>(p);
+  } else {
+    DecodeSplit<D, GT>(params);
+  }
+}
+
+/** The fused KV append of one 32-dim slice of the token's k and v (32 threads; see DecodeAppendArgs). */
+template <int D>
+__device__ __forceinline__ void AppendOwnKv(const DecodeAppendArgs& a, int position, int kv_head, int fr, int fs,
+                                            int slice, const __nv_bfloat16* k_row, const __nv_bfloat16* v_row) {
+  std::size_t row;
+  __nv_bfloat16* k_cache;
+  __nv_bfloat16* v_cache;
+  if (kv_head < fr) {
+    row = static_cast<std::size_t>(position) * fr + kv_head;
+    k_cache = a.retrieval_k;
+    v_cache = a.retrieval_v;
+  } else {
+    long long slot;
+    if (position < a.sink) {
+      slot = position;
+    } else if (a.recent > 0) {
+      slot = a.sink + (static_cast<long long>(position) - a.sink) % a.recent;
+    } else {
+      return;  // no ring: only sinks are kept
+    }
+    row = static_cast<std::size_t>(slot) * fs + (kv_head - fr);
+    k_cache = a.streaming_k;
+    v_cache = a.streaming_v;
+  }
+  const int dim = slice * 32 + static_cast<int>(threadIdx.x);
+  k_cache[row * D + dim] = k_row[dim];
+  v_cache[row * D + dim] = v_row[dim];
+}
+
+/**
  * One block per (32-dim slice, query head): merges the head's pieces (8 threads of float4 per
  * piece, kCombineRows = 64 pieces side by side, 8 loads in flight per thread, so up to 512 pieces
  * in one memory round trip) with the token's own key/value, and writes 32 bf16 outputs. It is
  * latency-bound (~4 us exposed on an H100, 2 us less with the programmatic launch).
  */
-template <int D>
-__global__ void __launch_bounds__(kCombineThreads) DecodeCombineKernel(const SplitParams p, int group_tile,
-                                                                       __nv_bfloat16* __restrict__ out) {
+template <int D, bool kAppend>
+__device__ __forceinline__ void DecodeCombine(const SplitParams& p, int group_tile, __nv_bfloat16* __restrict__ out,
+                                              const DecodeAppendArgs& append, int position) {
   __shared__ float piece_m[kCombineRows];
   __shared__ float piece_l[kCombineRows];
   __shared__ __align__(16) float piece_acc[kCombineRows][32];
@@ -370,6 +463,13 @@ __global__ void __launch_bounds__(kCombineThreads) DecodeCombineKernel(const Spl
   for (int offset = 16; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
   const float self_score = dot;
   WaitForPrerequisiteGrid();  // the partials below come from the split kernel
+  if constexpr (kAppend) {
+    // Every split block has read the caches: the token's k/v may take their slot now. One block
+    // per KV head and slice writes (the first query head of the group).
+    if (within == 0 && threadIdx.x < 32) {
+      AppendOwnKv<D>(append, position, kv_head, p.retrieval_heads, p.streaming_heads, slice, k_row, v_row);
+    }
+  }
 
   const int r = threadIdx.x / 8;  // pieces r, r + kCombineRows, ...
   const int c = threadIdx.x % 8;  // float4 column within the slice
@@ -431,23 +531,55 @@ __global__ void __launch_bounds__(kCombineThreads) DecodeCombineKernel(const Spl
   }
 }
 
+template <int D, bool kDeviceLengths, bool kAppend>
+__global__ void __launch_bounds__(kCombineThreads)
+    DecodeCombineKernel(const SplitParams params, int group_tile, __nv_bfloat16* __restrict__ out,
+                        const DecodeAppendArgs append) {
+  if constexpr (kDeviceLengths) {
+    const SplitParams p = ResolveDeviceLengths(params, group_tile, D);
+    DecodeCombine<D, kAppend>(p, group_tile, out, append, params.lengths->position);
+  } else {
+    DecodeCombine<D, kAppend>(params, group_tile, out, append, append.position);
+  }
+}
+
 bool Aligned16(const void* pointer) { return (reinterpret_cast<std::uintptr_t>(pointer) & 15u) == 0; }
 
 template <int D, int GT>
-void LaunchSplit(const SplitParams& params, int blocks, cudaStream_t stream) {
+void LaunchSplit(const SplitParams& params, bool device_lengths, int blocks, cudaStream_t stream) {
   // A dependent launch: the first K/V tiles stream while the kernel before (RoPE) finishes.
-  LaunchAsDependent(DecodeSplitKernel<D, GT>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
-                    params);  // errors surface in cudaGetLastError
+  // Errors surface in cudaGetLastError.
+  if (device_lengths) {
+    LaunchAsDependent(DecodeSplitKernel<D, GT, true>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+                      params);
+  } else {
+    LaunchAsDependent(DecodeSplitKernel<D, GT, false>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
+                      stream, params);
+  }
 }
 
 template <int D>
-void LaunchSplitForTile(const SplitParams& params, int group_tile, int blocks, cudaStream_t stream) {
+void LaunchSplitForTile(const SplitParams& params, bool device_lengths, int group_tile, int blocks,
+                        cudaStream_t stream) {
   switch (group_tile) {
-    case 8: LaunchSplit<D, 8>(params, blocks, stream); break;
-    case 4: LaunchSplit<D, 4>(params, blocks, stream); break;
-    case 2: LaunchSplit<D, 2>(params, blocks, stream); break;
-    default: LaunchSplit<D, 1>(params, blocks, stream); break;
+    case 8: LaunchSplit<D, 8>(params, device_lengths, blocks, stream); break;
+    case 4: LaunchSplit<D, 4>(params, device_lengths, blocks, stream); break;
+    case 2: LaunchSplit<D, 2>(params, device_lengths, blocks, stream); break;
+    default: LaunchSplit<D, 1>(params, device_lengths, blocks, stream); break;
   }
+}
+
+template <int D>
+cudaError_t LaunchCombine(const cudaLaunchConfig_t& config, const SplitParams& params, int group_tile,
+                          __nv_bfloat16* out, const DecodeAppendArgs& append, bool device_lengths) {
+  if (device_lengths) {
+    return append.enabled
+               ? cudaLaunchKernelEx(&config, DecodeCombineKernel<D, true, true>, params, group_tile, out, append)
+               : cudaLaunchKernelEx(&config, DecodeCombineKernel<D, true, false>, params, group_tile, out, append);
+  }
+  return append.enabled
+             ? cudaLaunchKernelEx(&config, DecodeCombineKernel<D, false, true>, params, group_tile, out, append)
+             : cudaLaunchKernelEx(&config, DecodeCombineKernel<D, false, false>, params, group_tile, out, append);
 }
 
 }  // namespace
@@ -477,7 +609,10 @@ cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspa
   if (args.retrieval_len < 0 || args.streaming_len < 0 || num_sms <= 0) return cudaErrorInvalidValue;
   if (args.qkv == nullptr || args.out == nullptr || !Aligned16(args.qkv) || !Aligned16(args.out))
     return cudaErrorInvalidValue;
+  const bool device_lengths = args.device_lengths != nullptr;
+  if (device_lengths && !Aligned16(args.device_lengths)) return cudaErrorInvalidValue;
   const int fs = hkv - fr;
+  // By value: the lengths; with device lengths: their upper bounds (pointers are checked for them).
   const int retrieval_len = fr > 0 ? args.retrieval_len : 0;
   const int streaming_len = fs > 0 ? args.streaming_len : 0;
   if (retrieval_len > 0 && (args.retrieval_k == nullptr || args.retrieval_v == nullptr ||
@@ -486,6 +621,13 @@ cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspa
   if (streaming_len > 0 && (args.streaming_k == nullptr || args.streaming_v == nullptr ||
                             !Aligned16(args.streaming_k) || !Aligned16(args.streaming_v)))
     return cudaErrorInvalidValue;
+  const DecodeAppendArgs& append = args.append;
+  if (append.enabled) {
+    if (append.sink < 0 || append.recent < 0 || append.position < 0) return cudaErrorInvalidValue;
+    if ((fr > 0 && (append.retrieval_k == nullptr || append.retrieval_v == nullptr)) ||
+        (fs > 0 && (append.streaming_k == nullptr || append.streaming_v == nullptr)))
+      return cudaErrorInvalidValue;
+  }
 
   const int group = hq / hkv;
   const int group_tile = GroupTile(group);
@@ -501,43 +643,46 @@ cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspa
   params.streaming_v = args.streaming_v;
   params.retrieval_heads = fr;
   params.streaming_heads = fs;
-  params.retrieval_len = retrieval_len;
-  params.streaming_len = streaming_len;
   params.group = group;
   params.item_groups = item_groups;
   params.num_q_heads = hq;
   params.num_kv_heads = hkv;
   params.retrieval_items = retrieval_items;
-  params.retrieval_rows = static_cast<long long>(retrieval_items) * retrieval_len;
-  params.total_rows = params.retrieval_rows + static_cast<long long>(items - retrieval_items) * streaming_len;
-  params.rows_per_block = 1;
+  params.items = items;
   params.q_scale = args.scale * kLog2e;
+  params.lengths = args.device_lengths;
 
-  long long blocks = 0;
-  if (params.total_rows > 0) {
+  // One wave of equal ranges: every resident block slot busy until the end, no tail. (Two waves
+  // of half ranges measured 3-15% slower on an H100: twice the pieces to combine.) Bounded by the
+  // workspace's slots too.
+  long long max_blocks = static_cast<long long>(MinBlocksPerSm(group_tile)) * num_sms;
+  const long long rows_per_block =
+      PlanSplits(params, retrieval_len, streaming_len, max_blocks, group_tile, d, static_cast<float*>(workspace));
+  const bool any_rows = params.total_rows > 0;
+  if (any_rows || device_lengths) {
     if (workspace == nullptr || !Aligned16(workspace)) return cudaErrorInvalidValue;
-    // One wave of equal ranges: every resident block slot busy until the end, no tail. (Two
-    // waves of half ranges measured 3-15% slower on an H100: twice the pieces to combine.)
-    blocks = static_cast<long long>(MinBlocksPerSm(group_tile)) * num_sms;
-    const long long by_size = (params.total_rows + kMinRowsPerBlock - 1) / kMinRowsPerBlock;
-    if (by_size < blocks) blocks = by_size;
     const long long slots_available = static_cast<long long>(workspace_bytes / SlotBytes(group_tile, d));
     if (slots_available < items + 1) return cudaErrorInvalidValue;
-    if (blocks > slots_available - items) blocks = slots_available - items;
-    const long long rows_per_block = (params.total_rows + blocks - 1) / blocks;
-    if (rows_per_block > INT_MAX) return cudaErrorInvalidValue;
-    blocks = (params.total_rows + rows_per_block - 1) / rows_per_block;  // no empty block
-    params.rows_per_block = static_cast<int>(rows_per_block);
-    const long long slots = blocks + items;  // slot b + i, b < blocks, i < items
-    params.partial_acc = static_cast<float*>(workspace);
-    params.partial_ml = params.partial_acc + static_cast<std::size_t>(slots) * group_tile * d;
+    if (max_blocks > slots_available - items) {
+      max_blocks = slots_available - items;
+      // Re-plan under the workspace's bound (the first plan only told whether there are rows).
+      if (PlanSplits(params, retrieval_len, streaming_len, max_blocks, group_tile, d,
+                     static_cast<float*>(workspace)) > INT_MAX)
+        return cudaErrorInvalidValue;
+    } else if (rows_per_block > INT_MAX) {
+      return cudaErrorInvalidValue;
+    }
   }
+  // With device lengths the grid is the largest plan's (the upper bounds' rows per block were
+  // checked above; smaller lengths plan no more rows per block).
+  params.max_blocks = static_cast<int>(max_blocks);
+  const long long blocks = device_lengths ? max_blocks : params.blocks;
 
   if (blocks > 0) {
     switch (d) {
-      case 32: LaunchSplitForTile<32>(params, group_tile, static_cast<int>(blocks), stream); break;
-      case 64: LaunchSplitForTile<64>(params, group_tile, static_cast<int>(blocks), stream); break;
-      default: LaunchSplitForTile<128>(params, group_tile, static_cast<int>(blocks), stream); break;
+      case 32: LaunchSplitForTile<32>(params, device_lengths, group_tile, static_cast<int>(blocks), stream); break;
+      case 64: LaunchSplitForTile<64>(params, device_lengths, group_tile, static_cast<int>(blocks), stream); break;
+      default: LaunchSplitForTile<128>(params, device_lengths, group_tile, static_cast<int>(blocks), stream); break;
     }
     const cudaError_t status = cudaGetLastError();
     if (status != cudaSuccess) return status;
@@ -557,9 +702,9 @@ cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspa
   config.numAttrs = overlap ? 1 : 0;
   cudaError_t status;
   switch (d) {
-    case 32: status = cudaLaunchKernelEx(&config, DecodeCombineKernel<32>, params, group_tile, args.out); break;
-    case 64: status = cudaLaunchKernelEx(&config, DecodeCombineKernel<64>, params, group_tile, args.out); break;
-    default: status = cudaLaunchKernelEx(&config, DecodeCombineKernel<128>, params, group_tile, args.out); break;
+    case 32: status = LaunchCombine<32>(config, params, group_tile, args.out, append, device_lengths); break;
+    case 64: status = LaunchCombine<64>(config, params, group_tile, args.out, append, device_lengths); break;
+    default: status = LaunchCombine<128>(config, params, group_tile, args.out, append, device_lengths); break;
   }
   if (status != cudaSuccess) return status;
   return cudaGetLastError();

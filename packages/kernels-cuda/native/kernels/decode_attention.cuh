@@ -16,7 +16,27 @@
 
 #include <cstddef>
 
+#include "kernels/decode_lengths.cuh"
+
 namespace duo {
+
+/**
+ * Optional KV append fused into the combine kernel: after every split block has read the caches
+ * (the combine waits for them), the token's own k/v are written where kv_append.cuh would put
+ * them (retrieval row `position`; streaming slot `position` < S, else S + (position - S) mod R,
+ * nothing when R = 0). Done here, not in RoPE, because the split kernel streams the streaming
+ * ring while RoPE still runs, and the slot this token takes holds a row that attention reads.
+ */
+struct DecodeAppendArgs {
+  bool enabled = false;
+  __nv_bfloat16* retrieval_k = nullptr;  // [capacity_r, Fr, d]
+  __nv_bfloat16* retrieval_v = nullptr;
+  __nv_bfloat16* streaming_k = nullptr;  // [S + R, Fs, d]
+  __nv_bfloat16* streaming_v = nullptr;
+  int sink = 0;
+  int recent = 0;
+  int position = 0;  // ignored when the lengths come from device memory (DecodeLengths::position)
+};
 
 struct DecodeAttentionArgs {
   const __nv_bfloat16* qkv;          // [1, (Hq + 2*Hkv) * d]: this token's q | k | v, q and k after RoPE
@@ -29,6 +49,12 @@ struct DecodeAttentionArgs {
   int num_q_heads, num_kv_heads, num_retrieval_kv_heads, head_dim;  // Fr = num_retrieval_kv_heads, Fs = Hkv - Fr
   float scale;                       // softmax scale, usually 1/sqrt(d)
   __nv_bfloat16* out;                // [Hq * d]
+  // When non-null, the lengths are read from device memory at run time (CUDA graph replay), and
+  // retrieval_len / streaming_len above are only their upper bounds (checked, and used to size the
+  // launch, which is then the same for every length). Results are bit-identical to passing the
+  // same lengths by value.
+  const DecodeLengths* device_lengths = nullptr;
+  DecodeAppendArgs append;  // off by default
 };
 
 /**
@@ -46,7 +72,9 @@ std::size_t DecodeAttentionWorkspaceBytes(int max_retrieval_len, int num_q_heads
  * launcher uses fewer splits, and returns cudaErrorInvalidValue only if not even one split per
  * item fits. Returns cudaErrorInvalidValue for an unsupported shape (d not in {32, 64, 128}, Hq not
  * a multiple of Hkv, Fr outside [0, Hkv], negative lengths, misaligned pointers), else the launch
- * error.
+ * error. With device_lengths the split grid is sized for the upper bounds (the launch is the same
+ * for every length; blocks the plan does not need exit at once) and the workspace is required even
+ * when the bounds are 0; the host must keep the lengths in device memory within those bounds.
  */
 cudaError_t LaunchDecodeAttention(const DecodeAttentionArgs& args, void* workspace, std::size_t workspace_bytes,
                                   int num_sms, cudaStream_t stream);

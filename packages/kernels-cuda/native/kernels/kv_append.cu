@@ -29,10 +29,12 @@ struct KvAppendArgs {
   __nv_bfloat16* streaming_v;
   int64_t sink;
   int64_t recent;
+  const DecodeLengths* lengths;  // LaunchKvAppendAt: start is lengths->position
 };
 
-template <int kVec>
+template <int kVec, bool kDeviceStart>
 __global__ void KvAppendKernel(KvAppendArgs a) {
+  if constexpr (kDeviceStart) a.start = a.lengths->position;
   using P = Bf16Pack<kVec>;
   AllowDependentLaunch();  // the o_proj GEMV after it may stream its weights while this one runs
   const int chunks = a.head_dim / kVec;
@@ -71,12 +73,11 @@ __global__ void KvAppendKernel(KvAppendArgs a) {
 
 bool Aligned16(const void* pointer) { return (reinterpret_cast<std::uintptr_t>(pointer) & 15u) == 0; }
 
-}  // namespace
-
-cudaError_t LaunchKvAppend(const __nv_bfloat16* qkv, int tokens, int start, int num_q_heads, int num_kv_heads,
-                           int num_retrieval_kv_heads, int head_dim, __nv_bfloat16* retrieval_k,
-                           __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k, __nv_bfloat16* streaming_v,
-                           int sink, int recent, cudaStream_t stream) {
+/** Both launchers; lengths non-null: tokens is 1 and start is read on the device. */
+cudaError_t LaunchAppend(const __nv_bfloat16* qkv, int tokens, int start, const DecodeLengths* lengths,
+                         int num_q_heads, int num_kv_heads, int num_retrieval_kv_heads, int head_dim,
+                         __nv_bfloat16* retrieval_k, __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k,
+                         __nv_bfloat16* streaming_v, int sink, int recent, cudaStream_t stream) {
   const int fr = num_retrieval_kv_heads;
   if (tokens < 0 || start < 0 || num_q_heads < 0 || num_kv_heads < 0 || fr < 0 || fr > num_kv_heads ||
       head_dim <= 0 || sink < 0 || recent < 0)
@@ -88,8 +89,8 @@ cudaError_t LaunchKvAppend(const __nv_bfloat16* qkv, int tokens, int start, int 
   if ((static_cast<int64_t>(num_q_heads) + 2 * static_cast<int64_t>(num_kv_heads)) * head_dim > INT32_MAX)
     return cudaErrorInvalidValue;
   if (tokens == 0 || num_kv_heads == 0) return cudaSuccess;
-  const KvAppendArgs args{qkv,         tokens,      start,       num_q_heads, num_kv_heads, fr, head_dim,
-                          retrieval_k, retrieval_v, streaming_k, streaming_v, sink,         recent};
+  const KvAppendArgs args{qkv,         tokens,      start,       num_q_heads, num_kv_heads, fr,     head_dim,
+                          retrieval_k, retrieval_v, streaming_k, streaming_v, sink,         recent, lengths};
   // A null pointer of an absent group is never dereferenced, so it does not affect alignment.
   auto aligned = [](const void* p) { return p == nullptr || Aligned16(p); };
   const bool vectorised = head_dim % 8 == 0 && Aligned16(qkv) && aligned(retrieval_k) && aligned(retrieval_v) &&
@@ -97,12 +98,37 @@ cudaError_t LaunchKvAppend(const __nv_bfloat16* qkv, int tokens, int start, int 
   const int work = 2 * num_kv_heads * (vectorised ? head_dim / 8 : head_dim);
   const int threads = std::min(256, ((work + 31) / 32) * 32);
   const dim3 grid(static_cast<unsigned>((work + threads - 1) / threads), static_cast<unsigned>(std::min(tokens, 65535)));
-  if (vectorised) {
-    KvAppendKernel<8><<<grid, threads, 0, stream>>>(args);
+  if (lengths != nullptr) {
+    if (vectorised) {
+      KvAppendKernel<8, true><<<grid, threads, 0, stream>>>(args);
+    } else {
+      KvAppendKernel<1, true><<<grid, threads, 0, stream>>>(args);
+    }
+  } else if (vectorised) {
+    KvAppendKernel<8, false><<<grid, threads, 0, stream>>>(args);
   } else {
-    KvAppendKernel<1><<<grid, threads, 0, stream>>>(args);
+    KvAppendKernel<1, false><<<grid, threads, 0, stream>>>(args);
   }
   return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t LaunchKvAppend(const __nv_bfloat16* qkv, int tokens, int start, int num_q_heads, int num_kv_heads,
+                           int num_retrieval_kv_heads, int head_dim, __nv_bfloat16* retrieval_k,
+                           __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k, __nv_bfloat16* streaming_v,
+                           int sink, int recent, cudaStream_t stream) {
+  return LaunchAppend(qkv, tokens, start, nullptr, num_q_heads, num_kv_heads, num_retrieval_kv_heads, head_dim,
+                      retrieval_k, retrieval_v, streaming_k, streaming_v, sink, recent, stream);
+}
+
+cudaError_t LaunchKvAppendAt(const __nv_bfloat16* qkv, const DecodeLengths* lengths, int num_q_heads, int num_kv_heads,
+                             int num_retrieval_kv_heads, int head_dim, __nv_bfloat16* retrieval_k,
+                             __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k, __nv_bfloat16* streaming_v,
+                             int sink, int recent, cudaStream_t stream) {
+  if (lengths == nullptr) return cudaErrorInvalidValue;
+  return LaunchAppend(qkv, 1, 0, lengths, num_q_heads, num_kv_heads, num_retrieval_kv_heads, head_dim, retrieval_k,
+                      retrieval_v, streaming_k, streaming_v, sink, recent, stream);
 }
 
 }  // namespace duo

@@ -8,6 +8,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
+#include "kernels/decode_lengths.cuh"
+
 namespace duo {
 
 /**
@@ -25,5 +27,15 @@ cudaError_t LaunchKvAppend(const __nv_bfloat16* qkv, int tokens, int start, int 
                            int num_retrieval_kv_heads, int head_dim, __nv_bfloat16* retrieval_k,
                            __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k, __nv_bfloat16* streaming_v,
                            int sink, int recent, cudaStream_t stream);
+
+/**
+ * LaunchKvAppend for one token (tokens = 1) whose position is read from device memory at run time,
+ * `lengths->position` (a CUDA graph replays it for every token). Bit-identical to LaunchKvAppend
+ * with start = that position. The host must keep the position below the retrieval capacity.
+ */
+cudaError_t LaunchKvAppendAt(const __nv_bfloat16* qkv, const DecodeLengths* lengths, int num_q_heads, int num_kv_heads,
+                             int num_retrieval_kv_heads, int head_dim, __nv_bfloat16* retrieval_k,
+                             __nv_bfloat16* retrieval_v, __nv_bfloat16* streaming_k, __nv_bfloat16* streaming_v,
+                             int sink, int recent, cudaStream_t stream);
 
 }  // namespace duo
