@@ -88,7 +88,7 @@ describe('benchmarkCapacity', () => {
     expect(rows[2]!.verifiedTokens!).toBeGreaterThan(3 * rows[0]!.verifiedTokens!);
   });
 
-  it('steps down when the planner overestimates: W8A8 on the reference backend keeps the float view too', async () => {
+  it('steps down when the planner overestimates: W8A8 on the reference backend keeps embeddings, norms and scales in fp32', async () => {
     const rows = await benchmarkCapacity({
       backend,
       config: model.config,
@@ -104,18 +104,23 @@ describe('benchmarkCapacity', () => {
     const [row] = rows;
     const plan = row!.plan!;
     expect(row!.status).toBe('measured');
-    // The planner's W8A8 layout is int8 linears + fp16 rest; the executor holds fp32 weights and the int8 codes.
+    // The planner's W8A8 layout is int8 linears + fp16 rest; the executor keeps the rest (and the scales) in fp32.
     expect(plan.weightDtype).toBe('int8');
     expect(row!.measured!.weightBytes).toBeGreaterThan(plan.weightBytes);
     expect(row!.verifiedTokens!).toBeLessThan(row!.plannedTokens!);
     expect(row!.probes![0]).toMatchObject({ tokens: row!.plannedTokens, fits: false });
     expect(row!.probes![0]!.reason).toMatch(/exceed the \d+ B left after the headroom/);
-    // At resolution 1 the search lands exactly on what the measured weights leave room for.
-    expect(row!.verifiedTokens).toBe(
-      Math.floor(
-        (plan.usableBytes - row!.measured!.weightBytes - plan.streamingKvBytes) / plan.kvBytesPerToken,
-      ),
+    // At resolution 1 the search lands exactly on what the measured weights leave room for, in 3
+    // probes: the plan, the count its overshoot suggests, and one token more.
+    const exact = Math.floor(
+      (plan.usableBytes - row!.measured!.weightBytes - plan.streamingKvBytes) / plan.kvBytesPerToken,
     );
+    expect(row!.verifiedTokens).toBe(exact);
+    expect(row!.probes!.map((p) => [p.tokens, p.fits])).toEqual([
+      [row!.plannedTokens, false],
+      [exact, true],
+      [exact + 1, false],
+    ]);
   });
 
   it('steps down on allocation failures too, and reports a budget the weights alone exceed', async () => {

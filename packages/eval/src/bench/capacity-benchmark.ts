@@ -3,7 +3,8 @@
 // first candidate; each candidate is verified by loading an executor of that size, filling its cache
 // synthetically and timing decode steps, and counts only if the load did not run out of memory and
 // the executor's own report of weights + KV caches stays within the budget less the headroom.
-// Failing candidates step the search down (searchLargestFitting). Then decode is timed at the
+// Failing candidates step the search down (searchLargestFitting), first to the count the overshoot
+// suggests. Then decode is timed at the
 // requested contexts too, each next to its bandwidth floor when the caller measured a bandwidth.
 import {
   type Backend,
@@ -17,7 +18,7 @@ import { EvalOptionError } from '../errors.js';
 import { type CapacityCombination, unsupportedReason } from './capacity-combinations.js';
 import { type CapacityPlan, planCapacity, plannedWeightDtype } from './capacity-plan.js';
 import { benchmarkDecode, type DecodeMeasurement } from './decode-benchmark.js';
-import { type ProbeRecord, searchLargestFitting } from './largest-fitting-search.js';
+import { type ProbeOutcome, type ProbeRecord, searchLargestFitting } from './largest-fitting-search.js';
 import { isOutOfMemoryError } from './out-of-memory.js';
 
 /** Options of {@link benchmarkCapacity}. */
@@ -252,7 +253,7 @@ async function probe(
   extra: number,
   warmup: number,
   steps: number,
-): Promise<{ fits: true; value: CapacityMeasured } | { fits: false; reason: string }> {
+): Promise<ProbeOutcome<CapacityMeasured>> {
   if (tokens <= extra) return { fits: false, reason: `too few tokens for ${extra} decode steps` };
   let executor: Executor;
   try {
@@ -277,10 +278,14 @@ async function probe(
     const { weightBytes } = executor.memory();
     const kvBytesAllocated = decode.kvBytesAllocatedAfterSteps;
     const scratchBytes = scratchBytesOf(executor);
-    if (weightBytes + kvBytesAllocated > plan.usableBytes) {
+    const excess = weightBytes + kvBytesAllocated - plan.usableBytes;
+    if (excess > 0) {
       return {
         fits: false,
         reason: `weights ${weightBytes} B + KV caches ${kvBytesAllocated} B exceed the ${plan.usableBytes} B left after the headroom`,
+        // What the planner did not count is mostly constant (weights kept in another dtype, padding
+        // rows, double-buffered streaming caches), so this many fewer tokens should just fit.
+        suggestion: tokens - Math.ceil(excess / plan.kvBytesPerToken),
       };
     }
     if (scratchBytes !== undefined && scratchBytes > plan.headroomBytes) {

@@ -43,6 +43,46 @@ describe('searchLargestFitting', () => {
     expect(asked.length).toBeLessThanOrEqual(6 + 10);
   });
 
+  it('tries the suggestion of the first failure, then one resolution above it, before anything else', async () => {
+    const limit = 7777;
+    const asked: number[] = [];
+    const probe = async (tokens: number): Promise<ProbeOutcome<number>> => {
+      asked.push(tokens);
+      // An exact suggestion, as a constant overshoot gives: 3 probes in all.
+      return tokens <= limit
+        ? { fits: true, value: tokens }
+        : { fits: false, reason: 'over', suggestion: limit };
+    };
+    expect((await searchLargestFitting({ start: 9000, resolution: 1, probe })).tokens).toBe(limit);
+    expect(asked).toEqual([9000, limit, limit + 1]);
+
+    // A pessimistic suggestion (it fits, and so does more): bisection goes on above it.
+    const pessimistic = thresholdProbe(8500);
+    const suggesting = async (tokens: number): Promise<ProbeOutcome<string>> => {
+      const outcome = await pessimistic.probe(tokens);
+      return outcome.fits ? outcome : { ...outcome, suggestion: 8000 };
+    };
+    expect((await searchLargestFitting({ start: 9000, resolution: 1, probe: suggesting })).tokens).toBe(8500);
+    expect(pessimistic.asked.slice(0, 3)).toEqual([9000, 8000, 8001]);
+
+    // An optimistic one (it fails): the back-off starts below it.
+    const optimistic = thresholdProbe(5000);
+    const wrong = async (tokens: number): Promise<ProbeOutcome<string>> => {
+      const outcome = await optimistic.probe(tokens);
+      return outcome.fits ? outcome : { ...outcome, suggestion: 8000 };
+    };
+    expect((await searchLargestFitting({ start: 9000, resolution: 1, probe: wrong })).tokens).toBe(5000);
+    expect(optimistic.asked.slice(0, 3)).toEqual([9000, 8000, 7910]);
+    // Suggestions out of range (not below the start) are ignored.
+    const ignored = thresholdProbe(100);
+    const outOfRange = async (tokens: number): Promise<ProbeOutcome<string>> => {
+      const outcome = await ignored.probe(tokens);
+      return outcome.fits ? outcome : { ...outcome, suggestion: 2000 };
+    };
+    await searchLargestFitting({ start: 1000, probe: outOfRange });
+    expect(ignored.asked.slice(0, 2)).toEqual([1000, 990]);
+  });
+
   it('stops within the resolution: the result fits and one more resolution step does not', async () => {
     const { probe } = thresholdProbe(654_321);
     const result = await searchLargestFitting({ start: 1_000_000, probe });

@@ -1,13 +1,22 @@
 // The search behind `duo bench capacity`: the largest token count that passes a probe (load, fill,
 // decode, stay within the budget), starting from the memory planner's figure. Probing is expensive
-// (an executor of that size is allocated each time), so the search steps down with a doubling
-// back-off until a probe passes, then bisects between that and the smallest failure.
+// (an executor of that size is allocated each time), so the search first tries the count a failed
+// probe's measurements suggest, else steps down with a doubling back-off until a probe passes, then
+// bisects between that and the smallest failure.
 import { EvalOptionError } from '../errors.js';
 
 /** What a probe at some token count found: it fits (with what it measured), or why not. */
 export type ProbeOutcome<T> =
   | { readonly fits: true; readonly value: T }
-  | { readonly fits: false; readonly reason: string };
+  | {
+      readonly fits: false;
+      readonly reason: string;
+      /**
+       * A smaller count this probe's measurements say should fit (e.g. the count less the bytes over
+       * budget divided by the bytes per token), tried next; ignored unless the first probe gives it.
+       */
+      readonly suggestion?: number;
+    };
 
 /** One probe of a search, in the order they ran. */
 export interface ProbeRecord {
@@ -47,9 +56,10 @@ export interface LargestFitting<T> {
 /**
  * The largest token count in `[min, start]` that passes `probe`, assuming that fitting is monotonic
  * (if `n` fits, every smaller count fits). Tries `start` first: when the planner is right that is the
- * only probe. Otherwise it steps down by `backoff · start`, `2 · backoff · start`, `4 · ...` until a
- * probe passes (or `min` fails), then bisects to `resolution`. Probes: 1 when the plan holds,
- * about `log2(1 / backoff) + log2(gap / resolution)` otherwise.
+ * only probe. Otherwise it tries the first probe's suggestion, if any (3 probes in all when that is
+ * right: start, the suggestion, one resolution above it), else steps down by `backoff · start`,
+ * `2 · backoff · start`, `4 · ...` below the smallest failure until a probe passes (or `min` fails),
+ * then bisects to `resolution`: about `log2(1 / backoff) + log2(gap / resolution)` probes.
  */
 export async function searchLargestFitting<T>(
   options: LargestFittingSearchOptions<T>,
@@ -84,26 +94,48 @@ export async function searchLargestFitting<T>(
   const first = await run(start);
   if (first.fits) return { tokens: start, value: first.value, probes };
 
-  // Back off until something fits: hi is always the smallest count known to fail.
+  // hi is always the smallest count known to fail, lo the largest known to fit (0: none yet).
   let hi = start;
   let lo = 0;
   let best: T | undefined;
+  // 1. The count the first probe's measurements suggest: usually exact when the planner's error is a
+  //    constant (bytes it does not count), so bisection then starts just above it.
+  let tight = false;
+  const suggestion = first.suggestion;
+  if (
+    suggestion !== undefined &&
+    Number.isSafeInteger(suggestion) &&
+    suggestion >= min &&
+    suggestion < start
+  ) {
+    const outcome = await run(suggestion);
+    if (outcome.fits) {
+      lo = suggestion;
+      best = outcome.value;
+      tight = true;
+    } else {
+      hi = suggestion;
+    }
+  }
+  // 2. Back off from the smallest failure until something fits.
+  const top = hi;
   let step = Math.max(1, Math.ceil(start * backoff));
   while (lo === 0) {
-    const candidate = Math.max(min, start - step);
+    if (hi === min) return { tokens: 0, probes };
+    const candidate = Math.max(min, top - step);
     const outcome = await run(candidate);
     if (outcome.fits) {
       lo = candidate;
       best = outcome.value;
     } else {
       hi = candidate;
-      if (candidate === min) return { tokens: 0, probes };
       step *= 2;
     }
   }
-  // Bisect: lo fits, hi does not.
+  // 3. Bisect: lo fits, hi does not. After a suggestion that fit, try one resolution above it first.
   while (hi - lo > resolution) {
-    const mid = lo + Math.floor((hi - lo) / 2);
+    const mid = tight ? lo + resolution : lo + Math.floor((hi - lo) / 2);
+    tight = false;
     const outcome = await run(mid);
     if (outcome.fits) {
       lo = mid;
