@@ -1,6 +1,7 @@
 // The human-readable form of a `duo bench capacity` report: one row per combination with planned and
 // verified tokens and decode at the largest context, then decode at the --at contexts, then the
-// combinations the backend cannot run with its reason. `--json` prints the full report instead.
+// combinations the backend cannot run with its reason, and those that failed with their error.
+// `--json` prints the full report instead.
 import type { CapacityDecode, CapacityRow } from '@duo-attn/eval';
 import { formatBytes, formatTable } from '../cli-io.js';
 
@@ -31,7 +32,7 @@ export function formatCapacityTable(report: CapacityTableReport): string {
     d?.floorMs?.toFixed(2) ?? '-',
     d?.ratioToFloor?.toFixed(2) ?? '-',
   ];
-  const shown = report.rows.filter((r) => r.status !== 'unsupported');
+  const shown = report.rows.filter((r) => r.status !== 'unsupported' && r.status !== 'failed');
   if (shown.length > 0) {
     const header = [
       'weights',
@@ -94,6 +95,11 @@ export function formatCapacityTable(report: CapacityTableReport): string {
     text += `\nnot run on the ${report.backend} backend:\n`;
     for (const r of unsupported)
       text += `  ${r.weights} weights, ${r.kvDtype} KV, ${r.policy}: ${r.reason}\n`;
+  }
+  const failed = report.rows.filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    text += `\nfailed:\n`;
+    for (const r of failed) text += `  ${r.weights} weights, ${r.kvDtype} KV, ${r.policy}: ${r.reason}\n`;
   }
   if (report.matmulFloor !== undefined) {
     text += `onnxruntime matmul-only floor (float weights, no attention or KV reads): ${report.matmulFloor.medianMs.toFixed(2)} ms/token\n`;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   type Backend,
   createCpuBackend,
+  DuoError,
   fullPolicy,
   KV_CACHE_DTYPES,
   measureMatmulFloor,
@@ -44,7 +45,8 @@ the planned figure until one fits, then bisecting to --resolution tokens); both 
 Decode ms/token is timed at the largest context and at each --at context that fits; on cuda each
 figure has its floor, (weight bytes + KV bytes read) / the copy bandwidth measured in the same run; on
 cpu the onnxruntime matmul-only floor is printed (weights only: no attention, no KV reads); the
-reference backend has none. Combinations the backend cannot run are listed with its reason.
+reference backend has none. Combinations the backend cannot run are listed with its reason; one that
+fails otherwise is reported with its error, the others still run, and the exit status is 1.
 
 --memory GiB      the budget (default on cuda: the device's total memory; required on cpu and
                   reference, which have no device memory of their own)
@@ -215,6 +217,14 @@ export async function runBenchCapacity(argv: readonly string[], io: CliIo): Prom
   }
   if (args.values.json) printJson(io, report);
   else io.stdout(formatCapacityTable(report));
+  // Reported above with the rest; the exit status says a figure is missing.
+  const failed = rows.filter((row) => row.status === 'failed');
+  if (failed.length > 0) {
+    throw new DuoError(
+      'E_BENCH_FAILED',
+      `${failed.length} of ${rows.length} combinations failed: ${failed.map((r) => `${r.weights}/${r.kvDtype}/${r.policy}: ${r.reason}`).join('; ')}`,
+    );
+  }
 }
 
 /** A budget option in GiB, which must be positive. */

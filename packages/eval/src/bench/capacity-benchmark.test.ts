@@ -194,10 +194,35 @@ describe('benchmarkCapacity', () => {
       memoryBytes: 2 * MIB,
       headroomBytes: 0,
     });
+    expect(refused.map((r) => r.status)).toEqual(['unsupported', 'unsupported']);
     expect(refused.map((r) => r.reason)).toEqual([
       'the cuda backend runs float weights, not w8a8; the cuda backend keeps bf16 KV caches, not int4',
       'the cuda backend keeps bf16 KV caches, not int4',
     ]);
+  });
+
+  it('keeps a failure of one combination in its row and runs the next', async () => {
+    const rows = await benchmarkCapacity({
+      backend,
+      config: model.config,
+      combinations: capacityCombinations(['w8a8', 'float'], ['fp32'], ['full']),
+      policyFor,
+      // A loader that breaks for W8A8 (as a kernel error would): the float row still runs.
+      load: (weights, policy, maxTokens) =>
+        weights === 'w8a8'
+          ? Promise.reject(new TypeError('kernel exploded'))
+          : load(weights, policy, maxTokens),
+      memoryBytes: MIB,
+      headroomBytes: 0,
+      steps: 1,
+      warmup: 0,
+    });
+    expect(rows[0]).toMatchObject({
+      weights: 'w8a8',
+      status: 'failed',
+      reason: 'TypeError: kernel exploded',
+    });
+    expect(rows[1]).toMatchObject({ weights: 'float', status: 'measured' });
   });
 
   it('puts each figure next to its bandwidth floor when given a bandwidth, and rejects bad options', async () => {

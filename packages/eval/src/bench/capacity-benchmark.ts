@@ -82,9 +82,10 @@ export interface CapacityRow extends CapacityCombination {
   /**
    * `measured`: searched and timed; `none-fits`: not even the smallest context fits; `unbounded`:
    * no retrieval heads, so the KV cache does not grow (only the `at` contexts are timed);
-   * `unsupported`: the backend cannot run it (`reason` says why).
+   * `unsupported`: the backend cannot run it (`reason` says why); `failed`: an error other than
+   * running out of memory stopped it (`reason` is the error), and the next combination ran.
    */
-  readonly status: 'measured' | 'none-fits' | 'unbounded' | 'unsupported';
+  readonly status: 'measured' | 'none-fits' | 'unbounded' | 'unsupported' | 'failed';
   readonly reason?: string;
   readonly plan?: CapacityPlan;
   /** The planner's token count (maxTokens of one sequence); null when unbounded. */
@@ -100,7 +101,10 @@ export interface CapacityRow extends CapacityCombination {
   readonly decode?: readonly CapacityDecode[];
 }
 
-/** Runs every combination in order; see the file comment. */
+/**
+ * Runs every combination in order; see the file comment. Rejects on bad options; a combination that
+ * fails for another reason is reported as a `failed` row and the rest still run.
+ */
 export async function benchmarkCapacity(options: CapacityBenchmarkOptions): Promise<CapacityRow[]> {
   const steps = options.steps ?? 4;
   const warmup = options.warmup ?? 1;
@@ -132,7 +136,12 @@ export async function benchmarkCapacity(options: CapacityBenchmarkOptions): Prom
         rows.push({ ...combination, status: 'unsupported', reason: error.message });
         continue;
       }
-      throw error;
+      // Bad options fail the whole run; anything else (a kernel error on one combination) is kept
+      // in its row, so one long device run still reports the others.
+      if (error instanceof EvalOptionError) throw error;
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      options.onProgress?.(`${label}: failed (${reason})`);
+      rows.push({ ...combination, status: 'failed', reason });
     }
   }
   return rows;
