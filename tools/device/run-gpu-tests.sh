@@ -9,6 +9,10 @@
 #   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
 #   hf      HF transformers' eager decode on the same shape, for comparison
 #   duo     `duo bench decode --backend cuda --shape llama3-8b` (the bundled CLI), floors included
+#   capacity  `duo bench capacity --backend cuda --shape llama3-8b`: the largest context that fits and
+#           decodes for W8A8 + KV4 + DuoAttention 50% / 25% and bf16 full (issue #13), planned vs verified,
+#           decode at 1M and at the largest vs the floor; what cuda cannot run yet is listed with the
+#           reason (DUO_CAPACITY_ARGS replaces the combination options) -> $OUT/duo-capacity.json
 #   train-goldens  tools/reference/make_train_goldens.py (torch float64 autograd) into the fixtures here
 #   train-suite  only the gate-training conformance vs torch (the first part of `train`)
 #   profile one 8B-shape decode step (DecodeStep check) timed, then per kernel under ncu (summarize_ncu.py)
@@ -91,6 +95,15 @@ for step in "${steps[@]}"; do
       run_step duo-bench-duo node .carry/device-bundle/duo.mjs bench decode --backend cuda --shape llama3-8b \
         --policy duo:0.5 --policy duo:0.25 --contexts 8192,32768,131072,262144,524288 --steps 10 \
         --out "$out/duo-bench-duo" ;;
+    capacity)
+      # Issue #13's capacity acceptance on the device's whole memory (the budget is its total, less a
+      # 1.5% headroom; the floor is the copy bandwidth the CLI measures in the same run). The cross
+      # product of the options: rows the cuda backend cannot run yet are reported as unsupported with
+      # its reason, so this one command measures whatever it supports on the day.
+      run_step duo-capacity node .carry/device-bundle/duo.mjs bench capacity --backend cuda --shape llama3-8b \
+        ${DUO_CAPACITY_ARGS:---weights w8a8,float --kv-dtype int4,bf16 --policy duo:0.5,duo:0.25,full} \
+        --at 1048576 --steps 10 --warmup 3 --out "$out/duo-capacity"
+      cp "$out/duo-capacity/results.json" "$out/duo-capacity.json" ;;
     train-goldens)
       run_step train-goldens python3 tools/reference/make_train_goldens.py --fixtures packages/core/fixtures \
         --out packages/core/fixtures/train-goldens.json

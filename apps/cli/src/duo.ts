@@ -35,7 +35,7 @@ Commands:
   score      teacher-forced logits (chunked prefill, then decode steps)
   niah       needle-in-a-haystack retrieval accuracy over lengths x depths
   longbench  LongBench / LongBench-E with the official metrics, resumable, per policy
-  bench      decode/prefill latency and KV memory per policy, any backend
+  bench      decode/prefill latency, KV memory and the largest context that fits, per policy, any backend
   serve      an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)
   train      identify retrieval heads: train one gate per KV head, write an attention pattern
   quantize   write a W8A8 checkpoint (SmoothQuant int8 weights) that --model then runs as W8A8

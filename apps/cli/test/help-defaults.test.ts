@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCH_USAGE } from '../src/commands/bench.js';
+import { BENCH_CAPACITY_USAGE } from '../src/commands/bench-capacity.js';
 import { DEMO_USAGE } from '../src/commands/demo.js';
 import { GENERATE_USAGE } from '../src/commands/generate.js';
 import { INFO_USAGE } from '../src/commands/info.js';
@@ -18,6 +19,7 @@ import { POLICY_USAGE } from '../src/policy-options.js';
 
 const SOURCES: Record<string, string> = {
   'commands/bench.ts': BENCH_USAGE,
+  'commands/bench-capacity.ts': BENCH_CAPACITY_USAGE,
   'commands/demo.ts': DEMO_USAGE,
   'commands/generate.ts': GENERATE_USAGE,
   'commands/info.ts': INFO_USAGE,

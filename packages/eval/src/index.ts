@@ -1,10 +1,29 @@
 // @duo-attn/eval: evaluation of DuoAttention models: haystack text, needle-retrieval grids, LongBench
 // (official metrics, prompts, resumable runs) and efficiency benchmarks.
 
+export type {
+  CapacityBenchmarkOptions,
+  CapacityDecode,
+  CapacityMeasured,
+  CapacityRow,
+} from './bench/capacity-benchmark.js';
+export { benchmarkCapacity } from './bench/capacity-benchmark.js';
+export type { CapacityCombination } from './bench/capacity-combinations.js';
+export { capacityCombinations, unsupportedReason } from './bench/capacity-combinations.js';
+export type { CapacityPlan, CapacityPlanOptions } from './bench/capacity-plan.js';
+export { DEFAULT_HEADROOM_FRACTION, planCapacity, plannedWeightDtype } from './bench/capacity-plan.js';
 export type { DecodeBenchmarkOptions, DecodeMeasurement } from './bench/decode-benchmark.js';
 export { benchmarkDecode } from './bench/decode-benchmark.js';
+export type {
+  LargestFitting,
+  LargestFittingSearchOptions,
+  ProbeOutcome,
+  ProbeRecord,
+} from './bench/largest-fitting-search.js';
+export { searchLargestFitting } from './bench/largest-fitting-search.js';
 export type { ModelShapeName } from './bench/model-shapes.js';
 export { isModelShapeName, MODEL_SHAPES } from './bench/model-shapes.js';
+export { isOutOfMemoryError } from './bench/out-of-memory.js';
 export type { PrefillBenchmarkOptions, PrefillMeasurement } from './bench/prefill-benchmark.js';
 export { benchmarkPrefill } from './bench/prefill-benchmark.js';
 export { EvalOptionError } from './errors.js';

@@ -1,24 +1,16 @@
 // `duo bench decode|prefill|memory`: latency and KV memory of full attention vs DuoAttention vs
-// streaming-only on any backend, on a model directory or a named shape with random weights.
-// Prints JSON with the machine, the date and the command, ready for docs/benchmarks.md.
+// streaming-only on any backend, on a model directory or a named shape with random weights
+// (`duo bench capacity` is in bench-capacity.ts). Prints JSON with the machine, the date and the
+// command, ready for docs/benchmarks.md.
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   createCpuBackend,
-  createRandomModel,
-  type Executor,
   fullPolicy,
-  type KvCachePolicy,
-  loadModel,
-  type ModelConfig,
-  type ModelSource,
   measureMatmulFloor,
   planMemory,
-  policyFromMask,
-  quantizeLinears,
-  randomModelConfig,
   resolveBackend,
-  streamingPolicy,
+  type WeightFormat,
   writeFilesAtomically,
 } from '@duo-attn/core';
 import {
@@ -26,16 +18,17 @@ import {
   benchmarkPrefill,
   isModelShapeName,
   MODEL_SHAPES,
+  plannedWeightDtype,
   renderLineChartSvg,
 } from '@duo-attn/eval';
 import { measureCopyBandwidth } from '@duo-attn/kernels-cuda';
-import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
-import { hasQuantizationConfig, loadQuantizedModel } from '@duo-attn/quant';
 import { numberOption, parseCommandArgs, stringOption, UsageError } from '../cli-args.js';
 import { type CliIo, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { kvDtypeOption, policyWithKvDtype, weightsOption } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
+import { BENCH_CAPACITY_USAGE, runBenchCapacity } from './bench-capacity.js';
+import { benchPolicy, loadBenchExecutor, openBenchModel } from './bench-model.js';
 import { formatBenchTable } from './bench-table.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
@@ -59,10 +52,12 @@ Backends: the best available by default (cuda when a GPU and the built addon are
 --kv-dtype names the KV cache dtype (default the backend's own; int4 runs on the reference backend only);
 --weights w8a8 quantizes the weights at load (int8 per output channel, int8 activations per token; a
 --model written by \`duo quantize\` is W8A8 already), on the reference and cpu backends for now.
-`;
+
+${BENCH_CAPACITY_USAGE}`;
 
 export async function runBench(argv: readonly string[], io: CliIo): Promise<void> {
   const [mode, ...rest] = argv;
+  if (mode === 'capacity') return runBenchCapacity(rest, io);
   if (mode !== 'decode' && mode !== 'prefill' && mode !== 'memory') {
     throw new UsageError(
       mode === undefined ? 'missing bench mode' : `unknown bench mode "${mode}"`,
@@ -114,34 +109,19 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   const out = outOption !== undefined ? await prepareOutputDirectory(outOption) : undefined;
 
   io.stderr(`preparing ${modelDir ?? `random ${shape} weights`}\n`);
-  const shapeOptions =
-    shape === undefined
-      ? undefined
-      : { ...MODEL_SHAPES[shape as keyof typeof MODEL_SHAPES], seed, maxPositionEmbeddings: 1 << 20 };
-  // Random weights are built on the host only for backends that need them: the cuda backend makes
-  // them on the device (an 8B shape would be 32 GB of float32 here).
   const kvDtype = kvDtypeOption(args);
-  const quantizedDir = modelDir !== undefined && (await hasQuantizationConfig(modelDir));
-  if (quantizedDir && weightsOption(args) === 'float') {
+  const weights = weightsOption(args);
+  const model = await openBenchModel({
+    ...(modelDir !== undefined ? { modelDir } : { shape: shape! }),
+    seed,
+    ...(patternDir !== undefined ? { patternDir } : {}),
+  });
+  if (model.quantizedCheckpoint && weights === 'float') {
     throw new UsageError(`${modelDir} is a quantized (W8A8) checkpoint; --weights float needs a float model`);
   }
-  const w8a8 = quantizedDir || weightsOption(args) === 'w8a8';
-  let hostModel: ModelSource | undefined =
-    modelDir === undefined
-      ? undefined
-      : quantizedDir
-        ? await loadQuantizedModel(modelDir)
-        : await loadModel(modelDir);
-  if (hostModel !== undefined && w8a8 && !quantizedDir) hostModel = quantizeLinears(hostModel);
-  const hostWeights = (): ModelSource => {
-    hostModel ??= w8a8 ? quantizeLinears(createRandomModel(shapeOptions)) : createRandomModel(shapeOptions);
-    return hostModel;
-  };
-  const config = hostModel?.config ?? randomModelConfig(shapeOptions);
-  const gates =
-    patternDir !== undefined
-      ? (await readPattern(patternDir, { numLayers: config.numLayers, numKvHeads: config.numKvHeads })).alpha
-      : generatePattern({ numLayers: config.numLayers, numKvHeads: config.numKvHeads, seed }).alpha;
+  const w8a8 = model.quantizedCheckpoint || weights === 'w8a8';
+  const format: WeightFormat = w8a8 ? 'w8a8' : 'float';
+  const { config, gates } = model;
   const backendName = stringOption(args, 'backend');
   const backend =
     threads !== undefined && (backendName ?? 'cpu') === 'cpu'
@@ -149,7 +129,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       : await resolveBackend(backendName);
   const policies = policyNames.map((name) => ({
     name,
-    policy: policyWithKvDtype(policyFor(name, config, gates, sinkSize, recentSize), backend, kvDtype),
+    policy: policyWithKvDtype(benchPolicy(name, config, gates, sinkSize, recentSize), backend, kvDtype),
   }));
   const maxTokens = Math.max(...contexts, promptLength) + steps + 8;
   // On the GPU, decode is bounded by memory bandwidth: each step's floor is (weight bytes + KV bytes
@@ -165,14 +145,11 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   }[] = [];
   for (const { name, policy } of policies) {
     io.stderr(`${backend.name} backend, policy ${name}\n`);
-    const executor =
-      hostModel === undefined && !w8a8 && isSyntheticLoader(backend)
-        ? await backend.loadSynthetic(config, policy, { maxTokens }, seed)
-        : await backend.load(hostWeights(), policy, { maxTokens });
+    const executor = await loadBenchExecutor(backend, model, format, policy, maxTokens);
     try {
       const { weightBytes } = executor.memory();
       const plan = planMemory(config, policy, {
-        weightDtype: w8a8 ? 'int8' : backend.capabilities.computeDtypes.includes('fp32') ? 'fp32' : 'bf16',
+        weightDtype: plannedWeightDtype(format, backend.capabilities),
       });
       if (mode === 'prefill') {
         const measurements = await benchmarkPrefill(executor, {
@@ -217,7 +194,9 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   }
   const floor =
     mode === 'decode' && backend.name === 'cpu' && !w8a8 // the floor measures float matmuls
-      ? await measureMatmulFloor(hostWeights(), { threads: threads ?? Math.max(1, cpus().length) })
+      ? await measureMatmulFloor(model.hostWeights('float'), {
+          threads: threads ?? Math.max(1, cpus().length),
+        })
       : undefined;
   const report = {
     command: `duo bench ${argv.join(' ')}`,
@@ -229,7 +208,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       node: process.version,
     },
     backend: backend.name,
-    model: modelDir ?? `random ${shape}`,
+    model: model.label,
     parameters: planMemory(config, fullPolicy(config), { weightDtype: 'fp32' }).parameterCount,
     sinkSize,
     recentSize,
@@ -276,34 +255,4 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   }
   if (args.values.json) printJson(io, report);
   else io.stdout(formatBenchTable(mode, report));
-}
-
-/** Backends that can build a random-weight model on their own device (the cuda backend). */
-interface SyntheticLoader {
-  loadSynthetic(
-    config: ModelConfig,
-    policy: KvCachePolicy,
-    options: { maxTokens: number },
-    seed?: number,
-  ): Promise<Executor>;
-}
-
-function isSyntheticLoader(backend: object): backend is SyntheticLoader {
-  return typeof (backend as Partial<SyntheticLoader>).loadSynthetic === 'function';
-}
-
-function policyFor(
-  name: string,
-  config: { numLayers: number; numKvHeads: number },
-  gates: readonly (readonly number[])[],
-  sinkSize: number,
-  recentSize: number,
-): KvCachePolicy {
-  if (name === 'full') return fullPolicy(config);
-  if (name === 'streaming') return streamingPolicy(config, { sinkSize, recentSize });
-  const match = /^duo:(0(?:\.\d+)?|1(?:\.0+)?)$/.exec(name);
-  if (match === null)
-    throw new UsageError(`--policy must be full, streaming or duo:R with R in [0, 1], got "${name}"`);
-  const ratio = Number(match[1]);
-  return policyFromMask(sparsify(gates, { sparsity: 1 - ratio }).mask, { sinkSize, recentSize });
 }

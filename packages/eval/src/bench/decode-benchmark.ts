@@ -35,6 +35,11 @@ export interface DecodeMeasurement {
   readonly retrievalKvBytesUsed: number;
   readonly streamingKvBytesUsed: number;
   readonly kvBytesAllocated: number;
+  /**
+   * KV bytes allocated after the timed steps, before the sequence is reset: caches that grow as
+   * they fill (the cpu and reference backends') may have grown during the steps.
+   */
+  readonly kvBytesAllocatedAfterSteps: number;
   /** Whole-process resident memory after the steps. */
   readonly rssBytes: number;
   /** How the context was filled. */
@@ -90,6 +95,7 @@ export async function benchmarkDecode(
       await step();
       times.push(performance.now() - start);
     }
+    const allocatedAfterSteps = executor.memory().kvBytesAllocated;
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)]!;
     results.push({
@@ -102,6 +108,7 @@ export async function benchmarkDecode(
       retrievalKvBytesUsed: memory.retrievalKvBytesUsed,
       streamingKvBytesUsed: memory.streamingKvBytesUsed,
       kvBytesAllocated: memory.kvBytesAllocated,
+      kvBytesAllocatedAfterSteps: allocatedAfterSteps,
       rssBytes: process.memoryUsage().rss,
       filled,
     });
