@@ -109,11 +109,12 @@ export function loadBenchExecutor(
   format: WeightFormat,
   policy: KvCachePolicy,
   maxTokens: number,
+  maxSequences = 1,
 ): Promise<Executor> {
   if (!model.fromDirectory && format === 'float' && isSyntheticLoader(backend)) {
-    return backend.loadSynthetic(model.config, policy, { maxTokens }, model.seed);
+    return backend.loadSynthetic(model.config, policy, { maxTokens, maxSequences }, model.seed);
   }
-  return backend.load(model.hostWeights(format), policy, { maxTokens });
+  return backend.load(model.hostWeights(format), policy, { maxTokens, maxSequences });
 }
 
 /** Backends that can build a random-weight model on their own device (the cuda backend). */
@@ -121,7 +122,7 @@ interface SyntheticLoader {
   loadSynthetic(
     config: ModelConfig,
     policy: KvCachePolicy,
-    options: { maxTokens: number },
+    options: { maxTokens: number; maxSequences?: number },
     seed?: number,
   ): Promise<Executor>;
 }

@@ -16,6 +16,8 @@ export interface BenchTableReport {
     readonly prefill?: readonly { readonly chunkSize: number; readonly tokensPerSecond: number }[];
     readonly decode?: readonly {
       readonly context: number;
+      /** Sequences decoded together per step (absent or 1: one). */
+      readonly batch?: number;
       readonly msPerToken?: number;
       readonly tokensPerSecond?: number;
       readonly kvBytesUsed: number;
@@ -39,6 +41,7 @@ export function formatBenchTable(mode: 'decode' | 'prefill' | 'memory', report: 
     return heading + formatTable([['policy', 'chunk', 'tokens/s'], ...rows]);
   }
   const withFloor = report.results.some((r) => r.decode?.some((m) => m.floorMs !== undefined));
+  const withBatch = report.results.some((r) => r.decode?.some((m) => (m.batch ?? 1) > 1));
   const header =
     mode === 'memory'
       ? ['policy', 'retrieval heads', 'context', 'KV cache', 'measured/predicted']
@@ -46,7 +49,7 @@ export function formatBenchTable(mode: 'decode' | 'prefill' | 'memory', report: 
           'policy',
           'retrieval heads',
           'context',
-          'ms/token',
+          ...(withBatch ? ['batch', 'ms/step'] : ['ms/token']),
           'tokens/s',
           'KV cache',
           ...(withFloor ? ['floor ms', 'x floor'] : []),
@@ -63,6 +66,7 @@ export function formatBenchTable(mode: 'decode' | 'prefill' | 'memory', report: 
         r.policy,
         heads(r),
         String(m.context),
+        ...(withBatch ? [String(m.batch ?? 1)] : []),
         m.msPerToken?.toFixed(2) ?? '-',
         m.tokensPerSecond?.toFixed(1) ?? '-',
         formatBytes(m.kvBytesUsed),

@@ -34,6 +34,54 @@ describe('duo bench', () => {
     expect(json.results[1].retrievalKvHeads).toBe(12);
   });
 
+  it('decodes several sequences per step with --batch, against the floor of a pass of that many rows', async () => {
+    const run = await runCli(
+      'bench',
+      'decode',
+      '--shape',
+      'toy',
+      '--contexts',
+      '64',
+      '--steps',
+      '2',
+      '--threads',
+      '1',
+      '--policy',
+      'full',
+      '--batch',
+      '1,4',
+      '--json',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout);
+    expect(json.matmulFloors.map((floor: { rows: number }) => floor.rows)).toEqual([1, 4]);
+    const [one, four] = json.results[0].decode;
+    expect([one.batch, four.batch]).toEqual([1, 4]);
+    expect(four.tokensPerSecond).toBeCloseTo((4 * 1000) / four.msPerToken, 6);
+    expect(four.floorMs).toBe(json.matmulFloors[1].medianMs);
+    // Four sequences of 64 tokens, each as the planner predicts for one.
+    expect(four.kvBytesUsed).toBe(4 * one.kvBytesUsed);
+    expect(four.kvMeasuredOverPredicted).toBeCloseTo(1, 6);
+    const table = await runCli(
+      'bench',
+      'decode',
+      '--shape',
+      'toy',
+      '--contexts',
+      '64',
+      '--steps',
+      '1',
+      '--policy',
+      'full',
+      '--batch',
+      '2',
+    );
+    expect(table.stdout).toMatch(/batch\s+ms\/step/);
+    expect((await runCli('bench', 'prefill', '--shape', 'toy', '--batch', '2')).stderr).toMatch(
+      /decode only/,
+    );
+  });
+
   it('measures prefill throughput per chunk size, and rejects unknown shapes and policies', async () => {
     const run = await runCli(
       'bench',

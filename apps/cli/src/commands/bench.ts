@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   createCpuBackend,
   fullPolicy,
+  type MatmulFloor,
   measureMatmulFloor,
   planMemory,
   resolveBackend,
@@ -34,18 +35,21 @@ import { formatBenchTable } from './bench-table.js';
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--policy full|streaming|duo:R]... [--pattern DIR] [--sink N] [--recent N]
          [--contexts 1024,4096,...] [--steps N] [--prompt-length N] [--chunks 128,256,...] [--seed N] [--out DIR] [--json]
-         [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8]
+         [--kv-dtype fp32|bf16|fp16|int4] [--weights float|w8a8] [--batch 1,8,32]
 
 decode   ms/token at each context (cache pre-filled with random keys/values), KV bytes measured vs
          the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor, on
-         cuda each figure's bandwidth floor (weight + KV bytes over the measured copy bandwidth)
+         cuda each figure's bandwidth floor (weight + KV bytes over the measured copy bandwidth);
+         --batch B,... decodes B sequences at each context together, one batched pass per step
+         (continuous batching; cpu and reference backends), tokens/s counting all of them, and on cpu
+         the matmul floor of a B-row pass
 prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks size
 memory   KV bytes and process memory at each context, no timing
 Policies (repeatable, default full, duo:0.5, streaming): duo:R keeps a fraction R of KV heads as
 retrieval heads, chosen from --pattern DIR (sparsified) or, for random weights, from a synthetic
 pattern. Prints a table; --json prints the whole report (machine, date, command, every figure) as JSON.
 --out DIR writes results.json and a plot (SVG). Shapes (random weights): ${Object.keys(MODEL_SHAPES).join(', ')}.
-Defaults: --contexts 1024,4096, --steps 8, --prompt-length 1024, --chunks 128,256,512,1024, --seed 0,
+Defaults: --contexts 1024,4096, --steps 8, --prompt-length 1024, --chunks 128,256,512,1024, --batch 1, --seed 0,
 --sink 64, --recent 256, --threads all cores (cpu backend).
 Backends: the best available by default (cuda when a GPU and the built addon are there, else cpu);
 --backend cpu|cuda|reference picks one. On cuda, KV caches are bf16 and --shape weights are made on the GPU.
@@ -83,6 +87,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       out: { type: 'string' },
       'kv-dtype': { type: 'string' },
       weights: { type: 'string' },
+      batch: { type: 'string' },
       json: { type: 'boolean' },
     },
     BENCH_USAGE,
@@ -102,6 +107,12 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   const steps = numberOption(args, 'steps', { integer: true, min: 1 }) ?? 8;
   const promptLength = numberOption(args, 'prompt-length', { integer: true, min: 1 }) ?? 1024;
   const chunks = parseIdList(stringOption(args, 'chunks') ?? '128,256,512,1024', '--chunks');
+  const batches = parseIdList(stringOption(args, 'batch') ?? '1', '--batch');
+  if (batches.some((batch) => batch < 1))
+    throw new UsageError('--batch sizes must be at least 1', BENCH_USAGE);
+  if (mode !== 'decode' && batches.some((batch) => batch > 1)) {
+    throw new UsageError('--batch applies to duo bench decode only', BENCH_USAGE);
+  }
   const policyNames = (args.values.policy as string[] | undefined) ?? ['full', 'duo:0.5', 'streaming'];
   const patternDir = stringOption(args, 'pattern');
   const outOption = stringOption(args, 'out');
@@ -141,12 +152,18 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     retrievalKvHeads?: number;
     streamingKvHeads?: number;
     prefill?: { chunkSize: number; tokensPerSecond: number }[];
-    decode?: { context: number; msPerToken?: number; kvBytesUsed: number }[];
+    decode?: { context: number; batch?: number; msPerToken?: number; kvBytesUsed: number }[];
   }[] = [];
   for (const { name, policy } of policies) {
     io.stderr(`${backend.name} backend, policy ${name}\n`);
-    const executor = await loadBenchExecutor(backend, model, format, policy, maxTokens);
+    const executor = await loadBenchExecutor(backend, model, format, policy, maxTokens, Math.max(...batches));
     try {
+      if (Math.max(...batches) > 1 && executor.forwardBatch === undefined) {
+        throw new UsageError(
+          `the ${backend.name} backend has no batched decode yet; --batch needs cpu or reference`,
+          BENCH_USAGE,
+        );
+      }
       const { weightBytes } = executor.memory();
       const plan = planMemory(config, policy, {
         weightDtype: plannedWeightDtype(format, backend.capabilities),
@@ -160,13 +177,19 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
         results.push({ policy: name, prefill: measurements });
         continue;
       }
-      const measurements = await benchmarkDecode(executor, {
-        contexts,
-        steps: mode === 'memory' ? 1 : steps,
-        warmup: mode === 'memory' ? 0 : 2,
-        seed,
-        onProgress: (message) => io.stderr(`  ${message}\n`),
-      });
+      const measurements: Awaited<ReturnType<typeof benchmarkDecode>> = [];
+      for (const batch of batches) {
+        measurements.push(
+          ...(await benchmarkDecode(executor, {
+            contexts,
+            steps: mode === 'memory' ? 1 : steps,
+            warmup: mode === 'memory' ? 0 : 2,
+            seed,
+            batch,
+            onProgress: (message) => io.stderr(`  ${message}\n`),
+          })),
+        );
+      }
       results.push({
         policy: name,
         retrievalKvHeads: plan.policy.retrievalKvHeads,
@@ -180,11 +203,13 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
             bandwidth === undefined
               ? undefined
               : ((weightBytes + m.kvBytesUsed) / bandwidth.bytesPerSecond) * 1e3;
+          // kvBytesUsed counts every sequence of the batch; the planner's prediction is per sequence.
+          const perSequence = m.kvBytesUsed / m.batch;
           return {
             ...(mode === 'memory' ? memory : m),
             ...(floorMs === undefined ? {} : { floorMs, ratioToFloor: m.msPerToken / floorMs }),
             kvBytesPredicted: Math.round(predicted),
-            kvMeasuredOverPredicted: predicted === 0 ? null : m.kvBytesUsed / predicted,
+            kvMeasuredOverPredicted: predicted === 0 ? null : perSequence / predicted,
           };
         }),
       });
@@ -192,12 +217,33 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
       await executor.dispose();
     }
   }
-  const floor =
-    mode === 'decode' && backend.name === 'cpu' && !w8a8 // the floor measures float matmuls
-      ? await measureMatmulFloor(model.hostWeights('float'), {
+  // The floor measures float matmuls: one per batch size (rows = sequences per pass).
+  let floors: MatmulFloor[] | undefined;
+  if (mode === 'decode' && backend.name === 'cpu' && !w8a8) {
+    floors = [];
+    // One after another: the floors are timings.
+    for (const rows of batches) {
+      floors.push(
+        await measureMatmulFloor(model.hostWeights('float'), {
           threads: threads ?? Math.max(1, cpus().length),
-        })
-      : undefined;
+          rows,
+        }),
+      );
+    }
+  }
+  const floor = floors?.[0];
+  if (floors !== undefined) {
+    // On cpu each decode figure is set against the matmul floor of a pass of its batch size.
+    const measured = floors;
+    for (const result of results) {
+      result.decode = result.decode?.map((m) => {
+        const rowsFloor = measured.find((f) => f.rows === (m.batch ?? 1));
+        return rowsFloor === undefined || m.msPerToken === undefined
+          ? m
+          : { ...m, floorMs: rowsFloor.medianMs, ratioToFloor: m.msPerToken / rowsFloor.medianMs };
+      });
+    }
+  }
   const report = {
     command: `duo bench ${argv.join(' ')}`,
     date: new Date().toISOString(),
@@ -213,6 +259,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     sinkSize,
     recentSize,
     ...(floor !== undefined ? { matmulFloor: floor } : {}),
+    ...(floors !== undefined && floors.length > 1 ? { matmulFloors: floors } : {}),
     ...(bandwidth !== undefined ? { copyBandwidth: bandwidth } : {}),
     results,
   };
