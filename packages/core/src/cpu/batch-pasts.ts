@@ -3,17 +3,19 @@
 // 1..X_b at [row, b]). Copying every sequence's whole cache each step would move as many bytes as
 // the attention then reads, so the buffers persist between passes: while the same sequences decode
 // in the same slots, only the rows appended since the last pass are copied into the retrieval
-// buffers. Streaming caches are rewritten by every commit once full (the recent window slides), so
-// they are copied whole; they hold at most S + R rows.
+// buffers, and only the streaming rows written since then (a decode step writes one ring row).
 import type { CacheLayout } from './cache-layout.js';
-import type { SequenceKvCache } from './sequence-kv-cache.js';
+import { type SequenceKvCache, streamingRow } from './sequence-kv-cache.js';
 
-/** What one slot of a retrieval buffer holds. */
+/** What one slot of a buffer holds. */
 interface SlotContent {
   readonly cache: SequenceKvCache;
   readonly rewrites: number;
-  /** Rows 1..rows of the slot equal the cache's rows 1..rows. */
-  readonly rows: number;
+  /**
+   * The cache's length when the slot was copied: retrieval rows 1..length, and the streaming rows
+   * as they were then (later positions overwrite their ring rows).
+   */
+  readonly length: number;
 }
 
 /** One layer's retrieval keys or values in the batch layout. */
@@ -35,7 +37,10 @@ export interface BatchPast {
 export class BatchPasts {
   private readonly layout: CacheLayout;
   private readonly retrieval = new Map<string, RetrievalBuffer>();
-  private readonly streaming = new Map<string, Float32Array>();
+  private readonly streaming = new Map<
+    string,
+    { data: Float32Array; batch: number; slots: (SlotContent | undefined)[] }
+  >();
 
   constructor(layout: CacheLayout) {
     this.layout = layout;
@@ -45,7 +50,7 @@ export class BatchPasts {
   get bytes(): number {
     let bytes = 0;
     for (const buffer of this.retrieval.values()) bytes += buffer.data.byteLength;
-    for (const data of this.streaming.values()) bytes += data.byteLength;
+    for (const buffer of this.streaming.values()) bytes += buffer.data.byteLength;
     return bytes;
   }
 
@@ -69,36 +74,48 @@ export class BatchPasts {
       const held = slots[b];
       const valid =
         held !== undefined && held.cache === cache && held.rewrites === cache.rewrites
-          ? Math.min(held.rows, cache.length)
+          ? Math.min(held.length, cache.length)
           : 0;
       const source = cache.retrievalPast(layer)[values ? 'values' : 'keys'];
       for (let row = valid + 1; row <= cache.length; row++) {
         data.set(source.subarray(row * rowSize, (row + 1) * rowSize), (row * batch + b) * rowSize);
       }
-      slots[b] = { cache, rewrites: cache.rewrites, rows: cache.length };
+      slots[b] = { cache, rewrites: cache.rewrites, length: cache.length };
     });
     return { data: data.subarray(0, rows * batch * rowSize), rows };
   }
 
-  /** Streaming keys or values of `layer` for `caches` in slot order (copied whole). */
+  /** Streaming keys or values of `layer` for `caches` in slot order. */
   streamingPast(layer: number, values: boolean, caches: readonly SequenceKvCache[]): BatchPast {
     const rowSize = this.layout.streamingHeads[layer]! * this.layout.headDim;
     const batch = caches.length;
     const rows = 1 + Math.max(...caches.map((cache) => cache.streamingCount));
     const key = `${layer}${values ? 'v' : 'k'}`;
-    const needed = rows * batch * rowSize;
-    let data = this.streaming.get(key);
-    if (data === undefined || data.length < needed) {
-      data = new Float32Array(Math.max(needed, (1 + this.layout.window) * batch * rowSize));
-      this.streaming.set(key, data);
+    let buffer = this.streaming.get(key);
+    if (buffer === undefined || buffer.batch !== batch) {
+      const size = (1 + this.layout.window) * batch * rowSize;
+      const data = buffer !== undefined && buffer.data.length >= size ? buffer.data : new Float32Array(size);
+      buffer = { data, batch, slots: [] };
+      this.streaming.set(key, buffer);
     }
-    const target = data;
+    const { data, slots } = buffer;
     caches.forEach((cache, b) => {
       const source = cache.streamingPast(layer)[values ? 'values' : 'keys'];
-      for (let row = 1; row <= cache.streamingCount; row++) {
-        target.set(source.subarray(row * rowSize, (row + 1) * rowSize), (row * batch + b) * rowSize);
+      const copyRow = (row: number) =>
+        data.set(source.subarray(row * rowSize, (row + 1) * rowSize), (row * batch + b) * rowSize);
+      const held = slots[b];
+      const since =
+        held !== undefined && held.cache === cache && held.rewrites === cache.rewrites ? held.length : -1;
+      if (since < 0 || cache.length - since >= cache.recentSize) {
+        for (let row = 1; row <= cache.streamingCount; row++) copyRow(row);
+      } else {
+        // Only the rows of the positions written since the last copy changed.
+        for (let position = since; position < cache.length; position++) {
+          copyRow(streamingRow(position, cache.sinkSize, cache.recentSize));
+        }
       }
+      slots[b] = { cache, rewrites: cache.rewrites, length: cache.length };
     });
-    return { data: target.subarray(0, needed), rows };
+    return { data: data.subarray(0, rows * batch * rowSize), rows };
   }
 }

@@ -27,16 +27,16 @@ export function nextRetrievalCapacity(current: number, needed: number, maxTokens
 
 /**
  * Bytes one sequence's caches reserve: retrieval K and V `[1 + capacity, F_r, d]` f32 per layer
- * (none while the capacity is 0), plus streaming K and V `[1 + S + R, F_s, d]` f32 per layer twice
- * (the live cache and the one the next compression writes into, which also lets an aborted call be
- * rolled back). Row 0 of each is the padding row the decoder graph ignores.
+ * (none while the capacity is 0), plus streaming K and V `[1 + S + R, F_s, d]` f32 per layer and
+ * `[S + R, F_s, d]` for the rows the last commit overwrote (so an aborted call can be rolled back).
+ * Row 0 of each cache is the padding row the decoder graph ignores.
  */
 export function sequenceAllocatedBytes(layout: CacheLayout, capacity: number): number {
   let elements = 0;
   const retrievalRows = capacity === 0 ? 0 : 1 + capacity;
   layout.retrievalHeads.forEach((heads, layer) => {
     elements += 2 * retrievalRows * heads * layout.headDim;
-    elements += 4 * (1 + layout.window) * layout.streamingHeads[layer]! * layout.headDim;
+    elements += 2 * (1 + 2 * layout.window) * layout.streamingHeads[layer]! * layout.headDim;
   });
   return 4 * elements;
 }

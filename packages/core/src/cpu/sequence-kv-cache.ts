@@ -1,7 +1,10 @@
 // KV caches of one sequence inside the cpu worker, in the token-major layout the ONNX graph takes:
-// retrieval caches grow (the graph gets a view of the padding row + the first X tokens), streaming
-// caches hold first S + last R tokens and are double-buffered so a committed call can be rolled back.
-// Row 0 of every buffer is a zero padding row the graph ignores: it keeps past inputs non-empty.
+// retrieval caches grow (the graph gets a view of the padding row + the first X tokens); streaming
+// caches hold the first S tokens in rows 1..S and the last R in a ring at rows S+1..S+R, so a
+// decode step writes one row instead of re-compacting the window (keys are stored after RoPE, so
+// attention does not depend on the order of the rows). A commit keeps the rows it overwrote so the
+// call can be rolled back. Row 0 of every buffer is a zero padding row the graph ignores: it keeps
+// past inputs non-empty.
 import { mulberry32 } from '../random.js';
 import { type CacheLayout, nextRetrievalCapacity } from './cache-layout.js';
 
@@ -11,12 +14,15 @@ interface LayerKv {
   retrievalKeys: Float32Array;
   /** `[1 + capacity, F_r, d]` f32. */
   retrievalValues: Float32Array;
-  /** `[1 + S + R, F_s, d]` f32: padding, then the live streaming keys (first S, then the most recent). */
+  /**
+   * `[1 + S + R, F_s, d]` f32: padding, then the streaming keys: position p < S at row 1 + p, a
+   * later position in the ring row {@link streamingRow} gives.
+   */
   streamingKeys: Float32Array;
   streamingValues: Float32Array;
-  /** `[1 + S + R, F_s, d]` f32: where the next compression writes; the previous cache after a commit. */
-  spareKeys: Float32Array;
-  spareValues: Float32Array;
+  /** `[S + R, F_s, d]` f32: the rows the last commit overwrote, in the order of `undoRows`. */
+  overwrittenKeys: Float32Array;
+  overwrittenValues: Float32Array;
 }
 
 /** One layer's new keys and values from a forward call: `[T, F, d]` f32 per group (absent when F = 0). */
@@ -33,6 +39,16 @@ interface UndoRecord {
   readonly length: number;
   readonly ropeLength: number;
   readonly streamingCount: number;
+  /** Streaming rows the commit overwrote (their old contents are in `overwritten*`). */
+  readonly rows: readonly number[];
+}
+
+/**
+ * The streaming cache row of absolute position `position`: 1 + position for the S sink tokens,
+ * then a ring of R rows for the rest. `recentSize` must be positive when position >= sinkSize.
+ */
+export function streamingRow(position: number, sinkSize: number, recentSize: number): number {
+  return position < sinkSize ? 1 + position : 1 + sinkSize + ((position - sinkSize) % recentSize);
 }
 
 /** The caches of one sequence. */
@@ -51,23 +67,28 @@ export class SequenceKvCache {
    */
   rewrites = 0;
   private readonly layout: CacheLayout;
-  private readonly sinkSize: number;
+  /** S. */
+  readonly sinkSize: number;
+  /** R = window − S. */
+  readonly recentSize: number;
   private readonly layers: LayerKv[];
   private undoRecord: UndoRecord | undefined;
 
   constructor(layout: CacheLayout, sinkSize: number, initialRopeLength: number) {
     this.layout = layout;
     this.sinkSize = sinkSize;
+    this.recentSize = layout.window - sinkSize;
     this.ropeLength = initialRopeLength;
     this.layers = layout.streamingHeads.map((heads) => {
       const size = (1 + layout.window) * heads * layout.headDim;
+      const overwritten = layout.window * heads * layout.headDim;
       return {
         retrievalKeys: new Float32Array(0),
         retrievalValues: new Float32Array(0),
         streamingKeys: new Float32Array(size),
         streamingValues: new Float32Array(size),
-        spareKeys: new Float32Array(size),
-        spareValues: new Float32Array(size),
+        overwrittenKeys: new Float32Array(overwritten),
+        overwrittenValues: new Float32Array(overwritten),
       };
     });
   }
@@ -104,15 +125,22 @@ export class SequenceKvCache {
 
   /**
    * Makes call `id`'s `tokens` tokens part of the sequence: appends each layer's retrieval K/V at
-   * the end and compresses `[streaming cache ; new streaming K/V]` to first S + last R tokens.
-   * Call {@link ensureCapacity} first.
+   * the end, and writes the streaming K/V of the tokens the window keeps (the first S positions and
+   * the last R) into their rows, keeping what they overwrite for {@link undo}. Call
+   * {@link ensureCapacity} first.
    */
   commit(id: number, tokens: number, ropeLength: number, updates: readonly LayerUpdate[]): void {
     const { headDim, window } = this.layout;
     const start = this.length;
     const oldCount = this.streamingCount;
-    const total = oldCount + tokens;
-    const count = Math.min(total, window);
+    const end = start + tokens;
+    // Positions whose streaming row survives the call: the sink ones, and the last R of the rest
+    // (an earlier one in the same call would be overwritten by a later one in its ring row).
+    const kept: number[] = [];
+    const firstRecent = Math.max(start, this.sinkSize, end - this.recentSize);
+    for (let position = start; position < Math.min(end, this.sinkSize); position++) kept.push(position);
+    for (let position = firstRecent; position < end; position++) kept.push(position);
+    const rows = kept.map((position) => streamingRow(position, this.sinkSize, this.recentSize));
     this.layers.forEach((kv, layer) => {
       const update = updates[layer]!;
       const retrievalSize = this.layout.retrievalHeads[layer]! * headDim;
@@ -126,25 +154,20 @@ export class SequenceKvCache {
           (1 + start) * retrievalSize,
         );
       }
-      const tokenSize = this.layout.streamingHeads[layer]! * headDim;
-      if (tokenSize === 0) return;
-      const newKeys = update.streamingKeys!;
-      const newValues = update.streamingValues!;
-      for (let slot = 0; slot < count; slot++) {
-        // Slot → index in the concatenation: identity while it fits, else first S then last R.
-        const index = total <= window || slot < this.sinkSize ? slot : total - window + slot;
-        const [keys, values, from] =
-          index < oldCount
-            ? [kv.streamingKeys, kv.streamingValues, (1 + index) * tokenSize]
-            : [newKeys, newValues, (index - oldCount) * tokenSize];
-        kv.spareKeys.set(keys.subarray(from, from + tokenSize), (1 + slot) * tokenSize);
-        kv.spareValues.set(values.subarray(from, from + tokenSize), (1 + slot) * tokenSize);
-      }
-      swapStreaming(kv);
+      const rowSize = this.layout.streamingHeads[layer]! * headDim;
+      if (rowSize === 0) return;
+      kept.forEach((position, k) => {
+        const row = rows[k]! * rowSize;
+        const from = (position - start) * rowSize;
+        kv.overwrittenKeys.set(kv.streamingKeys.subarray(row, row + rowSize), k * rowSize);
+        kv.overwrittenValues.set(kv.streamingValues.subarray(row, row + rowSize), k * rowSize);
+        kv.streamingKeys.set(update.streamingKeys!.subarray(from, from + rowSize), row);
+        kv.streamingValues.set(update.streamingValues!.subarray(from, from + rowSize), row);
+      });
     });
-    this.undoRecord = { id, length: start, ropeLength: this.ropeLength, streamingCount: oldCount };
-    this.length = start + tokens;
-    this.streamingCount = count;
+    this.undoRecord = { id, length: start, ropeLength: this.ropeLength, streamingCount: oldCount, rows };
+    this.length = end;
+    this.streamingCount = Math.min(end, window);
     this.ropeLength = ropeLength;
   }
 
@@ -152,7 +175,14 @@ export class SequenceKvCache {
   undo(id: number): boolean {
     const record = this.undoRecord;
     if (record === undefined || record.id !== id) return false;
-    this.layers.forEach(swapStreaming);
+    this.layers.forEach((kv, layer) => {
+      const rowSize = this.layout.streamingHeads[layer]! * this.layout.headDim;
+      if (rowSize === 0) return;
+      record.rows.forEach((row, k) => {
+        kv.streamingKeys.set(kv.overwrittenKeys.subarray(k * rowSize, (k + 1) * rowSize), row * rowSize);
+        kv.streamingValues.set(kv.overwrittenValues.subarray(k * rowSize, (k + 1) * rowSize), row * rowSize);
+      });
+    });
     this.length = record.length;
     this.rewrites += 1;
     this.ropeLength = record.ropeLength;
@@ -190,9 +220,4 @@ export class SequenceKvCache {
   forgetUndo(): void {
     this.undoRecord = undefined;
   }
-}
-
-function swapStreaming(kv: LayerKv): void {
-  [kv.streamingKeys, kv.spareKeys] = [kv.spareKeys, kv.streamingKeys];
-  [kv.streamingValues, kv.spareValues] = [kv.spareValues, kv.streamingValues];
 }
