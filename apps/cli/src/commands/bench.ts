@@ -227,6 +227,9 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
         await measureMatmulFloor(model.hostWeights('float'), {
           threads: threads ?? Math.max(1, cpus().length),
           rows,
+          // Many short runs: a median of 20 swung by 2x on a shared 2-core machine.
+          repetitions: 100,
+          warmup: 10,
         }),
       );
     }
