@@ -40,3 +40,5 @@ export type {
   TensorParallelRank,
 } from './tensor-parallel-plan.js';
 export { planTensorParallel } from './tensor-parallel-plan.js';
+export type { TensorParallelShard } from './tensor-parallel-shard.js';
+export { shardForTensorParallel } from './tensor-parallel-shard.js';
