@@ -3,96 +3,29 @@
 #include "host/cublaslt.h"
 
 #include <dlfcn.h>
-#include <glob.h>
 
-#include <cstdlib>
 #include <mutex>
-#include <vector>
+
+#include "host/library_search.h"
 
 namespace duo::cublaslt {
 namespace {
 
-/** Candidate library paths in the order we try them (glob patterns expanded, newest-looking first). */
-std::vector<std::string> Candidates(std::vector<std::string>* empty_patterns) {
-  std::vector<std::string> out;
-  if (const char* env = std::getenv("DUO_CUBLASLT_PATH"); env != nullptr && env[0] != '\0') out.emplace_back(env);
-  // Sonames: the dynamic linker searches LD_LIBRARY_PATH, the ld.so cache and the default paths.
-  out.emplace_back("libcublasLt.so.13");
-  out.emplace_back("libcublasLt.so.12");
-  out.emplace_back("libcublasLt.so");
-  // Toolkit installs that are often not in the linker's cache.
-  for (const char* dir : {"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
-                          "/usr/local/cuda/targets/sbsa-linux/lib", "/usr/local/cuda-13.0/lib64",
-                          "/usr/local/cuda-12/lib64", "/opt/conda/lib"}) {
-    out.push_back(std::string(dir) + "/libcublasLt.so.13");
-    out.push_back(std::string(dir) + "/libcublasLt.so.12");
-  }
-  // pip wheels (PyTorch's dependencies): nvidia-cublas-cu12 puts the library in nvidia/cublas/lib,
-  // the CUDA 13 wheels in nvidia/cu13/lib.
-  // (/opt/*/.venv: the GPU machine's PyTorch lives in /opt/torch/.venv.)
-  std::vector<std::string> prefixes = {"/usr/local/lib", "/usr/lib", "/opt/conda/lib", "/opt/*/.venv/lib"};
-  for (const char* env : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
-    if (const char* value = std::getenv(env); value != nullptr && value[0] != '\0') {
-      prefixes.insert(prefixes.begin(), std::string(value) + "/lib");
-    }
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] != '\0') {
-    prefixes.push_back(std::string(home) + "/.local/lib");
-  }
-  for (const std::string& prefix : prefixes) {
-    for (const char* packages : {"dist-packages", "site-packages"}) {
-      for (const char* sub : {"nvidia/cu13/lib/libcublasLt.so.13", "nvidia/cublas/lib/libcublasLt.so.13",
-                              "nvidia/cublas/lib/libcublasLt.so.12"}) {
-        const std::string pattern = prefix + "/python3*/" + packages + "/" + sub;
-        glob_t matches{};
-        if (glob(pattern.c_str(), 0, nullptr, &matches) == 0) {
-          // glob sorts ascending; the newest Python's copy last. Try newest first.
-          for (std::size_t i = matches.gl_pathc; i > 0; --i) out.emplace_back(matches.gl_pathv[i - 1]);
-        } else if (empty_patterns != nullptr) {
-          empty_patterns->push_back(pattern);
-        }
-        globfree(&matches);
-      }
-    }
-  }
-  return out;
-}
-
-template <typename F>
-bool Resolve(void* library, const char* name, F* out, std::string* missing) {
-  dlerror();
-  void* symbol = dlsym(library, name);
-  if (symbol == nullptr) {
-    if (!missing->empty()) *missing += ", ";
-    *missing += name;
-    return false;
-  }
-  *out = reinterpret_cast<F>(symbol);
-  return true;
-}
+using library_search::Resolve;
 
 Status LoadOnce(Api* api) {
-  std::vector<std::string> empty_patterns;
-  const std::vector<std::string> candidates = Candidates(&empty_patterns);
-  std::string tried;
-  void* library = nullptr;
-  for (const std::string& path : candidates) {
-    dlerror();
-    library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library != nullptr) {
-      api->path = path;
-      break;
-    }
-    const char* error = dlerror();
-    tried += "\n  " + path + ": " + (error != nullptr ? error : "dlopen failed");
-  }
-  if (library == nullptr) {
-    std::string message =
-        "cuBLASLt could not be loaded (set DUO_CUBLASLT_PATH to libcublasLt.so.13 or .so.12); tried:" + tried;
-    if (!empty_patterns.empty()) message += "\n  (no file matched " + std::to_string(empty_patterns.size()) +
-                                            " pip-location patterns such as " + empty_patterns.front() + ")";
-    return Status::Error(message);
-  }
+  const library_search::LibrarySpec spec{
+      "cuBLASLt",
+      "DUO_CUBLASLT_PATH",
+      {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"},
+      // nvidia-cublas-cu12 puts the library in nvidia/cublas/lib, the CUDA 13 wheels in nvidia/cu13/lib.
+      {"nvidia/cu13/lib/libcublasLt.so.13", "nvidia/cublas/lib/libcublasLt.so.13",
+       "nvidia/cublas/lib/libcublasLt.so.12"},
+  };
+  library_search::OpenedLibrary opened;
+  if (Status status = library_search::Open(spec, &opened); !status.ok()) return status;
+  void* library = opened.handle;
+  api->path = opened.path;
 
   std::string missing;
   bool ok = true;
