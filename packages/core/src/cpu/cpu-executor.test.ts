@@ -231,7 +231,10 @@ describe('cpu executor lifecycle', () => {
     expect(existsSync(path)).toBe(true);
     const running = executor.forward(0, smallPrompt);
     const queued = executor.forward(0, [1]);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Once the call has started (no fixed sleep: a reset is refused while it runs), dispose in the
+    // same turn of the event loop, so the worker's answer cannot be handled in between.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(() => executor.reset(0)).toThrow(expect.objectContaining({ code: 'E_BUSY' }));
     const outcomes = Promise.all([
       expect(running).rejects.toMatchObject({ code: 'E_DISPOSED' }),
       expect(queued).rejects.toMatchObject({ code: 'E_DISPOSED' }),
