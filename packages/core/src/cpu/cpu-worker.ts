@@ -114,22 +114,14 @@ function expectedInputs(init: CpuWorkerInit): string[] {
 
 /** One forward call: run the graph on the cached past, then commit unless the main thread aborted it. */
 async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>): Promise<void> {
-  const { init, config, layout, caches, fixedFrequencies } = live();
+  const { init, config, fixedFrequencies } = live();
   const { id, sequence, tokens, allLogits } = request;
   const d = config.headDim;
-  let cache = caches[sequence];
-  if (cache === undefined) {
-    cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
-    caches[sequence] = cache;
-  }
+  const cache = cacheOf(sequence);
   const rows = tokens.length;
   const start = cache.length;
   cache.ensureCapacity(start + rows);
-  // Dynamic NTK follows HF's stateful rule, kept per sequence and committed with the call.
-  const ropeLength =
-    config.rope.type === 'dynamic'
-      ? dynamicRopeLength(cache.ropeLength, start + rows, config.maxPositionEmbeddings)
-      : cache.ropeLength;
+  const ropeLength = nextRopeLength(cache, rows);
   const positions = Array.from({ length: rows }, (_, t) => start + t);
   const rope = ropeInputs(config, positions, ropeLength, fixedFrequencies);
   const half = d / 2;
@@ -168,14 +160,7 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
     return;
   }
   const data = outputData(outputs);
-  const updates: LayerUpdate[] = init.layers.map((layer, l) => ({
-    ...(layer.retrieval > 0
-      ? { retrievalKeys: data(`new_key_r${l}`), retrievalValues: data(`new_value_r${l}`) }
-      : {}),
-    ...(layer.streaming > 0
-      ? { streamingKeys: data(`new_key_s${l}`), streamingValues: data(`new_value_s${l}`) }
-      : {}),
-  }));
+  const updates = layerUpdates(data, (array) => array);
   const numRows = allLogits ? rows : 1;
   let logits = data('logits');
   if (logits.length !== numRows * config.vocabSize) {
@@ -185,6 +170,46 @@ async function forward(request: Extract<CpuWorkerRequest, { type: 'forward' }>):
   // Only the view is sent: a view into a larger buffer would copy all of it.
   if (logits.byteOffset !== 0 || logits.byteLength !== logits.buffer.byteLength) logits = logits.slice();
   post({ type: 'result', id, logits, numRows, length: cache.length, capacity: cache.capacity });
+}
+
+/** The caches of `sequence`, created empty on first use. */
+function cacheOf(sequence: number): SequenceKvCache {
+  const { init, config, layout, caches } = live();
+  let cache = caches[sequence];
+  if (cache === undefined) {
+    cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
+    caches[sequence] = cache;
+  }
+  return cache;
+}
+
+/** Dynamic NTK follows HF's stateful rule, kept per sequence and committed with the call. */
+function nextRopeLength(cache: SequenceKvCache, tokens: number): number {
+  const { config } = live();
+  return config.rope.type === 'dynamic'
+    ? dynamicRopeLength(cache.ropeLength, cache.length + tokens, config.maxPositionEmbeddings)
+    : cache.ropeLength;
+}
+
+/** Each layer's new K/V outputs, through `select(array, heads)` (the whole output, or a sequence's row). */
+function layerUpdates(
+  data: (name: string) => Float32Array,
+  select: (array: Float32Array, heads: number) => Float32Array,
+): LayerUpdate[] {
+  return live().init.layers.map((layer, l) => ({
+    ...(layer.retrieval > 0
+      ? {
+          retrievalKeys: select(data(`new_key_r${l}`), layer.retrieval),
+          retrievalValues: select(data(`new_value_r${l}`), layer.retrieval),
+        }
+      : {}),
+    ...(layer.streaming > 0
+      ? {
+          streamingKeys: select(data(`new_key_s${l}`), layer.streaming),
+          streamingValues: select(data(`new_value_s${l}`), layer.streaming),
+        }
+      : {}),
+  }));
 }
 
 /** `past_length_r` / `past_length_s` `[B]` i64 of the sequences, for the groups the graph has. */
@@ -207,25 +232,17 @@ function lengthFeeds(caches: readonly SequenceKvCache[]): Record<string, Tensor>
 
 /** One decode step on each of several sequences in one `session.run`, then per-sequence commits. */
 async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardBatch' }>): Promise<void> {
-  const { init, config, layout, caches, fixedFrequencies } = live();
+  const { init, config, layout, fixedFrequencies } = live();
   const { id, sequences, tokens } = request;
   const d = config.headDim;
   const half = d / 2;
   const batch = sequences.length;
   const batchCaches = sequences.map((sequence) => {
-    let cache = caches[sequence];
-    if (cache === undefined) {
-      cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
-      caches[sequence] = cache;
-    }
+    const cache = cacheOf(sequence);
     cache.ensureCapacity(cache.length + 1);
     return cache;
   });
-  const ropeLengths = batchCaches.map((cache) =>
-    config.rope.type === 'dynamic'
-      ? dynamicRopeLength(cache.ropeLength, cache.length + 1, config.maxPositionEmbeddings)
-      : cache.ropeLength,
-  );
+  const ropeLengths = batchCaches.map((cache) => nextRopeLength(cache, 1));
   const cos = new Float32Array(batch * half);
   const sin = new Float32Array(batch * half);
   batchCaches.forEach((cache, b) => {
@@ -277,23 +294,9 @@ async function forwardBatch(request: Extract<CpuWorkerRequest, { type: 'forwardB
   if (logits.length !== batch * config.vocabSize) {
     throw new Error(`logits have ${logits.length} values, expected ${batch} x ${config.vocabSize}`);
   }
-  const row = (array: Float32Array, b: number, heads: number) =>
-    array.subarray(b * heads * d, (b + 1) * heads * d);
   batchCaches.forEach((cache, b) => {
-    const updates: LayerUpdate[] = init.layers.map((layer, l) => ({
-      ...(layer.retrieval > 0
-        ? {
-            retrievalKeys: row(data(`new_key_r${l}`), b, layer.retrieval),
-            retrievalValues: row(data(`new_value_r${l}`), b, layer.retrieval),
-          }
-        : {}),
-      ...(layer.streaming > 0
-        ? {
-            streamingKeys: row(data(`new_key_s${l}`), b, layer.streaming),
-            streamingValues: row(data(`new_value_s${l}`), b, layer.streaming),
-          }
-        : {}),
-    }));
+    // Row b of every `[B, F, d]` output is sequence b's one token.
+    const updates = layerUpdates(data, (array, heads) => array.subarray(b * heads * d, (b + 1) * heads * d));
     cache.commit(id, 1, ropeLengths[b]!, updates);
   });
   if (logits.byteOffset !== 0 || logits.byteLength !== logits.buffer.byteLength) logits = logits.slice();
