@@ -9,6 +9,7 @@
 #   bench   copy bandwidth, then the Llama-3-8B-shape decode/memory/prefill benchmarks of the cuda backend
 #   hf      HF transformers' eager decode on the same shape, for comparison
 #   duo     `duo bench decode --backend cuda --shape llama3-8b` (the bundled CLI), floors included
+#   batch   `duo bench decode --batch 1,8,32` on the 8B shape with DUO_CUDA_BATCH=1 (issue #14) -> $OUT/duo-bench-batch/
 #   capacity  `duo bench capacity --backend cuda --shape llama3-8b`: the largest context that fits and
 #           decodes for W8A8 + KV4 + DuoAttention 50% / 25% and bf16 full (issue #13), planned vs verified,
 #           decode at 1M and at the largest vs the floor; what cuda cannot run yet is listed with the
@@ -20,7 +21,8 @@
 #           between kernels, summarize_nsys_gaps.py) where nsys is installed
 # Issue #18 (decode-step path; run-issue18.sh runs them all in two calls):
 #   checks-quick  duo_kernel_checks without --bench: every correctness check, no timings
-#   suite-decode  the suite again with DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 -> $OUT/suite-decode/cuda-suite.json
+#   suite-decode  the suite again with DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 DUO_CUDA_BATCH=1 (the batched decode
+#                 pass too) -> $OUT/suite-decode/cuda-suite.json
 #   duo-modes     `duo bench decode` on the 8B shape, full / duo:0.5 / duo:0.25 at DUO_BENCH_CONTEXTS, once
 #                 per decode mode of DUO_BENCH_MODES (eager graphs fused graphs+fused) -> $OUT/duo-<mode>/
 #   decode-step   the DecodeStep (every mode per case), GemvNorm, DecodeAttention and Gemm benchmarks
@@ -95,6 +97,13 @@ for step in "${steps[@]}"; do
       run_step duo-bench-duo node .carry/device-bundle/duo.mjs bench decode --backend cuda --shape llama3-8b \
         --policy duo:0.5 --policy duo:0.25 --contexts 8192,32768,131072,262144,524288 --steps 10 \
         --out "$out/duo-bench-duo" ;;
+    batch)
+      # Issue #14: batched decode (continuous batching) on the 8B shape at 1, 8 and 32 sequences, each
+      # figure next to its floor (weights + all sequences' KV bytes read / copy bandwidth). The cuda
+      # batched pass is opt-in until this run and suite-decode have verified it.
+      DUO_CUDA_BATCH=1 run_step duo-bench-batch node .carry/device-bundle/duo.mjs bench decode --backend cuda \
+        --shape llama3-8b --policy full --policy duo:0.5 --contexts 4096,32768 --batch 1,8,32 --steps 10 \
+        --out "$out/duo-bench-batch" ;;
     capacity)
       # Issue #13's capacity acceptance on the device's whole memory (the budget is its total, less a
       # 1.5% headroom; the floor is the copy bandwidth the CLI measures in the same run). The cross
@@ -152,7 +161,9 @@ for step in "${steps[@]}"; do
         --out "$out/kernel-checks-quick.jsonl" ;;
     suite-decode)
       mkdir -p "$out/suite-decode"
-      DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 OUT="$out/suite-decode" run_step cuda-suite-decode node .carry/device-bundle/cuda-suite.mjs ;;
+      # Every opt-in path at once: graphs, fused kernels and the batched decode pass (forwardBatch,
+      # checked by the conformance suite's batched case).
+      DUO_CUDA_GRAPHS=1 DUO_CUDA_FUSED=1 DUO_CUDA_BATCH=1 OUT="$out/suite-decode" run_step cuda-suite-decode node .carry/device-bundle/cuda-suite.mjs ;;
     duo-modes)
       for mode in ${DUO_BENCH_MODES:-eager graphs fused graphs+fused}; do
         case "$mode" in

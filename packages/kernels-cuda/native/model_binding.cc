@@ -103,6 +103,41 @@ class ForwardWorker : public CudaWorker {
   Napi::Reference<Napi::Float32Array> logits_ref_;
 };
 
+/** forwardBatch: one decode step on each of several sequences; resolves to logits [batch, vocab] f32. */
+class ForwardBatchWorker : public CudaWorker {
+ public:
+  ForwardBatchWorker(Napi::Env env, ModelPtr model, std::vector<int> sequences, std::vector<int> starts,
+                     std::vector<int32_t> ids, std::vector<float> cos, std::vector<float> sin)
+      : CudaWorker(env),
+        model_(std::move(model)),
+        sequences_(std::move(sequences)),
+        starts_(std::move(starts)),
+        ids_(std::move(ids)),
+        cos_(std::move(cos)),
+        sin_(std::move(sin)) {
+    Napi::Float32Array logits = Napi::Float32Array::New(env, ids_.size() * model_->shape().vocab);
+    logits_data_ = logits.Data();
+    logits_ref_ = Napi::Persistent(logits);
+  }
+
+ protected:
+  void Execute() override {
+    CheckStatus(model_->ForwardBatch(sequences_.data(), starts_.data(), ids_.data(), static_cast<int>(ids_.size()),
+                                     cos_.data(), sin_.data(), logits_data_));
+  }
+  Napi::Value Result() override { return logits_ref_.Value(); }
+
+ private:
+  ModelPtr model_;
+  std::vector<int> sequences_;
+  std::vector<int> starts_;
+  std::vector<int32_t> ids_;
+  std::vector<float> cos_;
+  std::vector<float> sin_;
+  float* logits_data_ = nullptr;
+  Napi::Reference<Napi::Float32Array> logits_ref_;
+};
+
 /**
  * forwardSample: resolves to the id selected on the device. Logits that cannot be sampled from
  * reject with an Error naming the sequence and carrying `sampleCode` (sampling.cuh's negative code);
@@ -196,6 +231,7 @@ Napi::Function NativeModel::Define(Napi::Env env) {
                          InstanceMethod("fillRandomWeights", &NativeModel::FillRandomWeights),
                          InstanceMethod("forward", &NativeModel::Forward),
                          InstanceMethod("forwardSample", &NativeModel::ForwardSample),
+                         InstanceMethod("forwardBatch", &NativeModel::ForwardBatch),
                          InstanceMethod("fillSyntheticCache", &NativeModel::FillSyntheticCache),
                          InstanceMethod("memory", &NativeModel::Memory),
                          InstanceMethod("dispose", &NativeModel::Dispose),
@@ -281,6 +317,39 @@ Napi::Value NativeModel::ForwardSample(const Napi::CallbackInfo& info) {
     const int32_t* previous_data = TypedData<int32_t>(previous);
     std::vector<int32_t> previous_ids(previous_data, previous_data + previous.ElementLength());
     return Queue(new ForwardSampleWorker(env, model, std::move(inputs), request, std::move(previous_ids)));
+  });
+}
+
+Napi::Value NativeModel::ForwardBatch(const Napi::CallbackInfo& info) {
+  return AsPromise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    ModelPtr model = Live(env, "forwardBatch");
+    Napi::TypedArray sequences = TypedArg(info[0], napi_int32_array, "sequences", "Int32Array");
+    Napi::TypedArray starts = TypedArg(info[1], napi_int32_array, "starts", "Int32Array");
+    Napi::TypedArray ids = TypedArg(info[2], napi_int32_array, "ids", "Int32Array");
+    Napi::TypedArray cos = TypedArg(info[3], napi_float32_array, "cos", "Float32Array");
+    Napi::TypedArray sin = TypedArg(info[4], napi_float32_array, "sin", "Float32Array");
+    const std::size_t batch = ids.ElementLength();
+    const std::size_t half = model->shape().head_dim / 2;
+    if (batch == 0) throw Napi::RangeError::New(env, "forwardBatch: ids is empty");
+    if (batch > static_cast<std::size_t>(kMaxInt)) throw Napi::RangeError::New(env, "forwardBatch: too many steps");
+    if (sequences.ElementLength() != batch || starts.ElementLength() != batch) {
+      throw Napi::RangeError::New(env, "forwardBatch: sequences, starts and ids must have the same length");
+    }
+    if (cos.ElementLength() != batch * half || sin.ElementLength() != batch * half) {
+      throw Napi::RangeError::New(env, "forwardBatch: cos and sin must hold steps * head_dim/2 = " +
+                                           std::to_string(batch * half) + " values");
+    }
+    const int32_t* sequence_data = TypedData<int32_t>(sequences);
+    const int32_t* start_data = TypedData<int32_t>(starts);
+    const int32_t* id_data = TypedData<int32_t>(ids);
+    const float* cos_data = TypedData<float>(cos);
+    const float* sin_data = TypedData<float>(sin);
+    return Queue(new ForwardBatchWorker(env, model, std::vector<int>(sequence_data, sequence_data + batch),
+                                        std::vector<int>(start_data, start_data + batch),
+                                        std::vector<int32_t>(id_data, id_data + batch),
+                                        std::vector<float>(cos_data, cos_data + batch * half),
+                                        std::vector<float>(sin_data, sin_data + batch * half)));
   });
 }
 

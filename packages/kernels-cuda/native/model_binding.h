@@ -21,6 +21,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value FillRandomWeights(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardSample(const Napi::CallbackInfo& info);
+  Napi::Value ForwardBatch(const Napi::CallbackInfo& info);
   Napi::Value FillSyntheticCache(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -177,6 +177,18 @@ export interface NativeModel {
     sin: Float32Array,
     request: NativeSampleRequest,
   ): Promise<number>;
+  /**
+   * One decode step on each of several distinct sequences in one pass: ids[i] is appended to
+   * sequences[i] at position starts[i] (which must equal its native length); cos/sin [steps,
+   * headDim/2] f32 are each row's angles. Resolves to [steps, vocab] f32 logits.
+   */
+  forwardBatch(
+    sequences: Int32Array,
+    starts: Int32Array,
+    ids: Int32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+  ): Promise<Float32Array>;
   fillSyntheticCache(sequence: number, length: number, seed: number): Promise<void>;
   memory(): NativeModelMemory;
   /** Frees the device memory once calls in flight finish; later calls reject. Idempotent. */

@@ -41,7 +41,8 @@ decode   ms/token at each context (cache pre-filled with random keys/values), KV
          the memory planner's prediction; on the cpu backend also onnxruntime's matmul-only floor, on
          cuda each figure's bandwidth floor (weight + KV bytes over the measured copy bandwidth);
          --batch B,... decodes B sequences at each context together, one batched pass per step
-         (continuous batching; cpu and reference backends), tokens/s counting all of them, and on cpu
+         (continuous batching; cpu and reference backends, cuda with DUO_CUDA_BATCH=1 until verified on a
+         GPU), tokens/s counting all of them, and on cpu
          the matmul floor of a B-row pass
 prefill  tokens/s for a --prompt-length prompt fed in chunks of each --chunks size
 memory   KV bytes and process memory at each context, no timing
@@ -160,7 +161,9 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     try {
       if (Math.max(...batches) > 1 && executor.forwardBatch === undefined) {
         throw new UsageError(
-          `the ${backend.name} backend has no batched decode yet; --batch needs cpu or reference`,
+          backend.name === 'cuda'
+            ? 'the cuda batched decode pass is opt-in until verified on a GPU: set DUO_CUDA_BATCH=1 for --batch'
+            : `the ${backend.name} backend has no batched decode; --batch needs cpu, reference or cuda`,
           BENCH_USAGE,
         );
       }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "kernels/decode_attention.cuh"
@@ -452,10 +453,61 @@ Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, 
 }
 
 Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
+  return RunLayerStack(tokens, [&](int layer, __nv_bfloat16* qkv, __nv_bfloat16* attention) {
+    return AttendSequence(sequence, layer, tokens, start, qkv, attention);
+  });
+}
+
+Status CudaModel::AttendSequence(Sequence& sequence, int l, int tokens, int start, __nv_bfloat16* qkv,
+                                 __nv_bfloat16* attention) {
   const ModelShape& s = shape_;
   const int d = s.head_dim;
   const int window = policy_.sink + policy_.recent;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const LayerCache& cache = sequence.layers[l];
+  const int fr = RetrievalHeads(l);
+  const int streaming_len = std::min(start, window);
+  // The split-K decode kernel covers head_dim 32/64/128; the tiny head_dim-16 test models decode
+  // through the prefill kernel, which is exact for a chunk of one token too.
+  // Both kernels take the same description of the layer's caches and this call's q|k|v.
+  const auto describe = [&](auto& args) {
+    args.qkv = qkv;
+    args.retrieval_k = cache.retrieval_k;
+    args.retrieval_v = cache.retrieval_v;
+    args.retrieval_len = start;
+    args.streaming_k = cache.streaming_k;
+    args.streaming_v = cache.streaming_v;
+    args.streaming_len = streaming_len;
+    args.num_q_heads = s.num_q_heads;
+    args.num_kv_heads = s.num_kv_heads;
+    args.num_retrieval_kv_heads = fr;
+    args.head_dim = d;
+    args.scale = scale;
+    args.out = attention;
+  };
+  if (tokens == 1 && d != 16) {
+    DecodeAttentionArgs args{};
+    describe(args);
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
+        "decode attention kernel (" + Layer(l) + ")"));
+  } else {
+    PrefillAttentionArgs args{};
+    describe(args);
+    args.tokens = tokens;
+    DUO_RETURN_IF_ERROR(
+        Status::Cuda(LaunchPrefillAttention(args, stream_), "prefill attention kernel (" + Layer(l) + ")"));
+  }
+  return Status::Cuda(LaunchKvAppend(qkv, tokens, start, s.num_q_heads, s.num_kv_heads, fr, d, cache.retrieval_k,
+                                     cache.retrieval_v, cache.streaming_k, cache.streaming_v, policy_.sink,
+                                     policy_.recent, stream_),
+                      "kv_append kernel (" + Layer(l) + ")");
+}
+
+Status CudaModel::RunLayerStack(int tokens,
+                                const std::function<Status(int, __nv_bfloat16*, __nv_bfloat16*)>& attend) {
+  const ModelShape& s = shape_;
+  const int d = s.head_dim;
   float* residual = residual_.As<float>();
   __nv_bfloat16* normed = normed_.As<__nv_bfloat16>();
   float* qkv32 = qkv32_.As<float>();
@@ -470,49 +522,12 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
                                    "rms_norm kernel"));
   for (int l = 0; l < s.num_layers; ++l) {
     const LayerWeights& w = layers_[l];
-    const LayerCache& cache = sequence.layers[l];
-    const int fr = RetrievalHeads(l);
     DUO_RETURN_IF_ERROR(gemm_->Run(normed, w.qkv.As<__nv_bfloat16>(), qkv32, GemmOutput::kF32, tokens, QkvWidth(),
                                    s.hidden, stream_));
     DUO_RETURN_IF_ERROR(Status::Cuda(LaunchRopeF32(qkv32, tokens, s.num_q_heads, s.num_kv_heads, d, cos_.As<float>(),
                                                    sin_.As<float>(), qkv, stream_),
                                      "rope kernel (" + Layer(l) + ")"));
-    const int streaming_len = std::min(start, window);
-    // The split-K decode kernel covers head_dim 32/64/128; the tiny head_dim-16 test models decode
-    // through the prefill kernel, which is exact for a chunk of one token too.
-    // Both kernels take the same description of the layer's caches and this call's q|k|v.
-    const auto describe = [&](auto& args) {
-      args.qkv = qkv;
-      args.retrieval_k = cache.retrieval_k;
-      args.retrieval_v = cache.retrieval_v;
-      args.retrieval_len = start;
-      args.streaming_k = cache.streaming_k;
-      args.streaming_v = cache.streaming_v;
-      args.streaming_len = streaming_len;
-      args.num_q_heads = s.num_q_heads;
-      args.num_kv_heads = s.num_kv_heads;
-      args.num_retrieval_kv_heads = fr;
-      args.head_dim = d;
-      args.scale = scale;
-      args.out = attention;
-    };
-    if (tokens == 1 && d != 16) {
-      DecodeAttentionArgs args{};
-      describe(args);
-      DUO_RETURN_IF_ERROR(Status::Cuda(
-          LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
-          "decode attention kernel (" + Layer(l) + ")"));
-    } else {
-      PrefillAttentionArgs args{};
-      describe(args);
-      args.tokens = tokens;
-      DUO_RETURN_IF_ERROR(
-          Status::Cuda(LaunchPrefillAttention(args, stream_), "prefill attention kernel (" + Layer(l) + ")"));
-    }
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchKvAppend(qkv, tokens, start, s.num_q_heads, s.num_kv_heads, fr, d,
-                                                    cache.retrieval_k, cache.retrieval_v, cache.streaming_k,
-                                                    cache.streaming_v, policy_.sink, policy_.recent, stream_),
-                                     "kv_append kernel (" + Layer(l) + ")"));
+    DUO_RETURN_IF_ERROR(attend(l, qkv, attention));
     DUO_RETURN_IF_ERROR(gemm_->Run(attention, w.o.As<__nv_bfloat16>(), delta, GemmOutput::kF32, tokens, s.hidden,
                                    s.num_q_heads * d, stream_));
     DUO_RETURN_IF_ERROR(Status::Cuda(LaunchResidualRmsNorm(residual, delta, w.post_norm.As<__nv_bfloat16>(), tokens,
@@ -530,6 +545,83 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
         LaunchResidualRmsNorm(residual, delta, next_norm, tokens, s.hidden, s.rms_eps, normed, stream_),
         "residual + rms_norm kernel (" + Layer(l) + ")"));
   }
+  return Status::Ok();
+}
+
+Status CudaModel::ForwardBatch(const int* sequence_indices, const int* starts, const int32_t* ids, int batch,
+                               const float* cos, const float* sin, float* logits) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const char* what = "forwardBatch";
+  if (batch < 1) return Status::Error("forwardBatch: no decode steps given");
+  std::vector<Sequence*> rows(batch);
+  for (int b = 0; b < batch; ++b) {
+    DUO_RETURN_IF_ERROR(CheckSequence(sequence_indices[b], what));
+    Sequence& sequence = sequences_[sequence_indices[b]];
+    for (int other = 0; other < b; ++other) {
+      if (rows[other] == &sequence) {
+        return Status::Error("forwardBatch: sequence " + std::to_string(sequence_indices[b]) + " appears twice");
+      }
+    }
+    const std::string name = "forwardBatch: sequence " + std::to_string(sequence_indices[b]);
+    if (!sequence.broken.empty()) {
+      return Status::Error(name + " was left inconsistent by a failed forward (" + sequence.broken + "); reset it first");
+    }
+    if (starts[b] != sequence.length) {
+      return Status::Error(name + " holds " + std::to_string(sequence.length) + " tokens, the call assumes " +
+                           std::to_string(starts[b]));
+    }
+    if (ids[b] < 0 || ids[b] >= shape_.vocab) {
+      return Status::Error(name + ": token id " + std::to_string(ids[b]) + " is outside the vocabulary [0, " +
+                           std::to_string(shape_.vocab) + ")");
+    }
+    if (static_cast<int64_t>(starts[b]) + 1 > options_.max_tokens) {
+      return Status::Error(name + ": " + std::to_string(starts[b]) +
+                           " cached tokens leave no room under maxTokens = " + std::to_string(options_.max_tokens));
+    }
+    rows[b] = &sequence;
+  }
+  DUO_RETURN_IF_ERROR(UseDevice(options_.device));
+  DUO_RETURN_IF_ERROR(EnsureScratch(batch));
+  const std::size_t logits_bytes = static_cast<std::size_t>(batch) * shape_.vocab * sizeof(float);
+  if (logits_.bytes() < logits_bytes) {
+    ++scratch_generation_;  // captured decode graphs write the old logits buffer
+    DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
+  }
+  const std::size_t half = shape_.head_dim / 2;
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(ids_.As<void>(), ids, batch * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(cos_.As<void>(), cos, batch * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(sin_.As<void>(), sin, batch * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), batch,
+                                                      shape_.hidden, residual_.As<float>(), stream_),
+                                   "embedding kernel"));
+  // From here on the caches change: a failure leaves every sequence of the batch marked for reset.
+  const Status status = [&]() -> Status {
+    const std::size_t qkv_row = QkvWidth();
+    const std::size_t attention_row = static_cast<std::size_t>(shape_.num_q_heads) * shape_.head_dim;
+    DUO_RETURN_IF_ERROR(RunLayerStack(batch, [&](int layer, __nv_bfloat16* qkv, __nv_bfloat16* attention) {
+      // Row b is sequence b's one token: its attention and append read and write its own caches.
+      for (int b = 0; b < batch; ++b) {
+        DUO_RETURN_IF_ERROR(AttendSequence(*rows[b], layer, 1, starts[b], qkv + b * qkv_row,
+                                           attention + b * attention_row));
+      }
+      return Status::Ok();
+    }));
+    const __nv_bfloat16* head = shape_.tied_embeddings ? embed_.As<__nv_bfloat16>() : lm_head_.As<__nv_bfloat16>();
+    DUO_RETURN_IF_ERROR(gemm_->Run(normed_.As<__nv_bfloat16>(), head, logits_.As<void>(), GemmOutput::kF32, batch,
+                                   shape_.vocab, shape_.hidden, stream_));
+    DUO_RETURN_IF_ERROR(Status::Cuda(
+        cudaMemcpyAsync(logits, logits_.As<void>(), logits_bytes, cudaMemcpyDeviceToHost, stream_), "copy logits"));
+    return Status::Cuda(cudaStreamSynchronize(stream_), "forwardBatch (cudaStreamSynchronize)");
+  }();
+  if (!status.ok()) {
+    for (Sequence* sequence : rows) sequence->broken = status.message();
+    return status;
+  }
+  for (int b = 0; b < batch; ++b) rows[b]->length = starts[b] + 1;
+  UpdateSnapshot();
   return Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -137,6 +138,16 @@ class CudaModel {
   Status ForwardSample(int sequence, int start, const int32_t* ids, int tokens, const float* cos, const float* sin,
                        const SampleRequest& request, int32_t* sampled);
 
+  /**
+   * One decode step on each of `batch` distinct sequences in one pass (continuous batching): the
+   * linears run as GEMMs over the batch rows (the weights are read once), RoPE per row (cos/sin
+   * [batch, head_dim/2] are each row's position), and each row's attention and KV append on its own
+   * sequence's caches, with the kernels of a one-token forward. starts[i] must equal sequence i's
+   * length. Logits [batch, vocab] f32 go to `logits`. Every row is checked before anything runs.
+   */
+  Status ForwardBatch(const int* sequences, const int* starts, const int32_t* ids, int batch, const float* cos,
+                      const float* sin, float* logits);
+
   /** Benchmarks: the sequence holds `length` tokens of seeded-random keys/values, as after a prefill. */
   Status FillSyntheticCache(int sequence, int length, uint64_t seed);
 
@@ -183,6 +194,15 @@ class CudaModel {
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
   Status RunLayers(Sequence& sequence, int tokens, int start);
+  /**
+   * The layer stack over `tokens` rows in residual_ (embedded): norms, GEMMs and RoPE over all rows;
+   * `attend(layer, qkv, attention)` runs each layer's attention (reading q|k|v [tokens, QkvWidth]
+   * bf16, writing [tokens, num_q_heads * d] bf16) and its KV append.
+   */
+  Status RunLayerStack(int tokens, const std::function<Status(int, __nv_bfloat16*, __nv_bfloat16*)>& attend);
+  /** One layer's attention + KV append for `tokens` rows of one sequence at positions start.. */
+  Status AttendSequence(Sequence& sequence, int layer, int tokens, int start, __nv_bfloat16* qkv,
+                        __nv_bfloat16* attention);
   /** Whether a forward of `tokens` rows takes the decode-step path. */
   bool UsesDecodeStep(int tokens) const;
   /** Copies the token id, lengths and RoPE angles of a decode step into decode_inputs_. */

@@ -47,6 +47,7 @@ function fakeNative(
 ) {
   const calls: ForwardCall[] = [];
   const sampleCalls: SampleCall[] = [];
+  const batchCalls: { sequences: number[]; starts: number[]; ids: number[]; cos: Float32Array }[] = [];
   let disposed = 0;
   const memory: NativeModelMemory = {
     weightBytes: 1000,
@@ -69,13 +70,23 @@ function fakeNative(
       if (options.sampleFail) throw options.sampleFail;
       return options.sampled ?? 7;
     },
+    forwardBatch: async (sequences, starts, ids, cos) => {
+      batchCalls.push({ sequences: [...sequences], starts: [...starts], ids: [...ids], cos });
+      await options.gate;
+      if (options.fail) throw options.fail;
+      // Row i's logits are fakeLogits shifted by its sequence, so rows can be told apart.
+      return Float32Array.from(
+        { length: ids.length * vocab },
+        (_, i) => Math.floor(i / vocab) * 100 + (i % vocab),
+      );
+    },
     fillSyntheticCache: async () => undefined,
     memory: () => memory,
     dispose: async () => {
       disposed++;
     },
   };
-  return { native, calls, sampleCalls, disposedCount: () => disposed };
+  return { native, calls, sampleCalls, batchCalls, disposedCount: () => disposed };
 }
 
 const model = createRandomModel({ numLayers: 2, hiddenSize: 16, numHeads: 4, numKvHeads: 2, vocabSize: 50 });
@@ -91,6 +102,84 @@ const policy = policyFromMask(
 function executor(native: NativeModel) {
   return new CudaExecutor({ native, config, policy, maxTokens: 20, maxSequences: 2 });
 }
+
+describe('CudaExecutor.forwardBatch', () => {
+  it('is offered only when asked for (DUO_CUDA_BATCH=1 or batchDecode), until verified on a GPU', () => {
+    const fake = fakeNative(config.vocabSize);
+    expect(executor(fake.native).forwardBatch).toBeUndefined();
+    const on = new CudaExecutor({
+      native: fake.native,
+      config,
+      policy,
+      maxTokens: 20,
+      maxSequences: 2,
+      batchDecode: true,
+    });
+    expect(typeof on.forwardBatch).toBe('function');
+  });
+
+  it('hands each row its sequence, position and RoPE angles, skips aborted steps, and tracks lengths', async () => {
+    const fake = fakeNative(config.vocabSize);
+    const ex = new CudaExecutor({
+      native: fake.native,
+      config,
+      policy,
+      maxTokens: 20,
+      maxSequences: 3,
+      batchDecode: true,
+    });
+    await ex.forward(0, [1, 2, 3]);
+    await ex.forward(2, [4]);
+    const stop = new AbortController();
+    stop.abort();
+    const result = await ex.forwardBatch!([
+      { sequence: 2, token: 7 },
+      { sequence: 1, token: 8, signal: stop.signal },
+      { sequence: 0, token: 9 },
+    ]);
+    expect(fake.batchCalls).toHaveLength(1);
+    expect(fake.batchCalls[0]).toMatchObject({ sequences: [2, 0], starts: [1, 3], ids: [7, 9] });
+    const half = config.headDim / 2;
+    const cos = new Float32Array(half);
+    ropeCosSin(ropeFrequencies(config.rope, config.headDim), 3, cos, new Float32Array(half));
+    expect(fake.batchCalls[0]!.cos.subarray(half)).toEqual(cos);
+    expect(result.aborted).toEqual([false, true, false]);
+    const vocab = config.vocabSize;
+    expect(result.logits[0]).toBe(0); // native row 0 -> step 0
+    expect(result.logits[2 * vocab]).toBe(100); // native row 1 -> step 2
+    expect([ex.length(0), ex.length(1), ex.length(2)]).toEqual([4, 0, 2]);
+  });
+
+  it('checks every step before the GPU call and refuses busy sequences', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const fake = fakeNative(config.vocabSize, { gate });
+    const ex = new CudaExecutor({
+      native: fake.native,
+      config,
+      policy,
+      maxTokens: 20,
+      maxSequences: 2,
+      batchDecode: true,
+    });
+    await expect(ex.forwardBatch!([{ sequence: 0, token: config.vocabSize }])).rejects.toBeInstanceOf(
+      TokenIdError,
+    );
+    await expect(
+      ex.forwardBatch!([
+        { sequence: 0, token: 1 },
+        { sequence: 0, token: 2 },
+      ]),
+    ).rejects.toThrow(/twice/);
+    const running = ex.forward(1, [1]);
+    await expect(ex.forwardBatch!([{ sequence: 1, token: 1 }])).rejects.toBeInstanceOf(ExecutorBusyError);
+    open();
+    await running;
+    expect(fake.batchCalls).toHaveLength(0);
+  });
+});
 
 describe('CudaExecutor', () => {
   it('passes start positions and RoPE tables for each call and tracks lengths', async () => {

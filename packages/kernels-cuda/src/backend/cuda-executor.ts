@@ -5,8 +5,11 @@
 import {
   AbortedError,
   CapacityError,
+  checkDecodeBatch,
   checkForwardRequest,
   checkSequenceIndex,
+  type DecodeBatchResult,
+  type DecodeStep,
   type DeviceSampleRequest,
   DisposedError,
   dynamicRopeLength,
@@ -34,6 +37,11 @@ export interface CudaExecutorInit {
   readonly policy: KvCachePolicy;
   readonly maxTokens: number;
   readonly maxSequences: number;
+  /**
+   * Offer `forwardBatch` (continuous batching). Default: on only when the environment has
+   * DUO_CUDA_BATCH=1, until the batched pass has been verified on a GPU (docs/decisions/0008).
+   */
+  readonly batchDecode?: boolean;
 }
 
 interface SequenceState {
@@ -86,8 +94,16 @@ export class CudaExecutor implements Executor {
   private readonly sequences: SequenceState[];
   private readonly rope: RopeAngleTable;
   private disposed = false;
+  /** See {@link Executor.forwardBatch}; present when {@link CudaExecutorInit.batchDecode} is on. */
+  readonly forwardBatch?: (
+    steps: readonly DecodeStep[],
+    options?: { readonly signal?: AbortSignal },
+  ) => Promise<DecodeBatchResult>;
 
   constructor(init: CudaExecutorInit) {
+    if (init.batchDecode ?? process.env.DUO_CUDA_BATCH === '1') {
+      this.forwardBatch = (steps, options) => this.runBatch(steps, options?.signal);
+    }
     this.native = init.native;
     this.config = init.config;
     this.policy = init.policy;
@@ -223,6 +239,79 @@ export class CudaExecutor implements Executor {
     state.length = start + rows;
     state.ropeLength = ropeLength;
     return result;
+  }
+
+  /**
+   * One decode step on each sequence of `steps` in one native pass (the linears as GEMMs over the
+   * batch rows, each row's attention and KV append on its own caches). As with `forward`, once the
+   * GPU has the pass it runs to the end: a step whose signal aborted before that is skipped
+   * (`aborted[i]`, its sequence unchanged), a later abort is too late and the step completes.
+   */
+  private async runBatch(
+    steps: readonly DecodeStep[],
+    signal: AbortSignal | undefined,
+  ): Promise<DecodeBatchResult> {
+    const what = 'forwardBatch';
+    if (this.disposed) throw new DisposedError(what);
+    if (signal?.aborted) throw new AbortedError(what, signal.reason);
+    const { config } = this;
+    checkDecodeBatch(
+      { maxSequences: this.maxSequences, maxTokens: this.maxTokens, vocabSize: config.vocabSize },
+      steps,
+      (sequence) => this.sequences[sequence]!.length,
+    );
+    for (const step of steps) {
+      if (this.sequences[step.sequence]!.busy) {
+        throw new ExecutorBusyError(`sequence ${step.sequence} already has a call running`);
+      }
+    }
+    const aborted = steps.map((step) => step.signal?.aborted === true);
+    const rows = steps.filter((_, index) => !aborted[index]);
+    const { vocabSize } = config;
+    const logits = new Float32Array(steps.length * vocabSize);
+    if (rows.length === 0) return { logits, numRows: steps.length, vocabSize, aborted };
+    const half = config.headDim / 2;
+    const cos = new Float32Array(rows.length * half);
+    const sin = new Float32Array(rows.length * half);
+    const planned = rows.map((step, row) => {
+      const state = this.sequences[step.sequence]!;
+      const start = state.length;
+      const ropeLength =
+        config.rope.type === 'dynamic'
+          ? dynamicRopeLength(state.ropeLength, start + 1, config.maxPositionEmbeddings)
+          : state.ropeLength;
+      const angles = this.rope.angles(start, 1, ropeLength);
+      cos.set(angles.cos, row * half);
+      sin.set(angles.sin, row * half);
+      return { state, start, ropeLength };
+    });
+    for (const { state } of planned) state.busy = true;
+    let rowLogits: Float32Array;
+    try {
+      rowLogits = await this.native.forwardBatch(
+        Int32Array.from(rows, (step) => step.sequence),
+        Int32Array.from(planned, (plan) => plan.start),
+        Int32Array.from(rows, (step) => step.token),
+        cos,
+        sin,
+      );
+    } catch (error) {
+      if (this.disposed) throw new DisposedError(what);
+      throw new CudaRuntimeError(`${what} of ${rows.length} decode steps`, error);
+    } finally {
+      for (const { state } of planned) state.busy = false;
+    }
+    if (this.disposed) throw new DisposedError(what);
+    let row = 0;
+    steps.forEach((_, index) => {
+      if (aborted[index]) return;
+      const { state, start, ropeLength } = planned[row]!;
+      state.length = start + 1;
+      state.ropeLength = ropeLength;
+      logits.set(rowLogits.subarray(row * vocabSize, (row + 1) * vocabSize), index * vocabSize);
+      row += 1;
+    });
+    return { logits, numRows: steps.length, vocabSize, aborted };
   }
 
   length(sequence: number): number {
