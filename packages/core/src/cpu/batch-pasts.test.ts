@@ -98,5 +98,7 @@ describe('BatchPasts', () => {
     check(pasts, [b, c, a]); // a new batch size
     append(a, 40); // beyond the buffers' rows
     check(pasts, [b, c, a]);
+    pasts.release(c); // its sequence was reset: the slot starts over
+    check(pasts, [b, c, a]);
   });
 });

@@ -54,6 +54,15 @@ export class BatchPasts {
     return bytes;
   }
 
+  /** Forgets `cache` (its sequence was reset), so the slots that held it keep no reference to it. */
+  release(cache: SequenceKvCache): void {
+    for (const buffer of [...this.retrieval.values(), ...this.streaming.values()]) {
+      buffer.slots.forEach((slot, b) => {
+        if (slot?.cache === cache) buffer.slots[b] = undefined;
+      });
+    }
+  }
+
   /** Retrieval keys (`values` false) or values of `layer` for `caches` in slot order. */
   retrievalPast(layer: number, values: boolean, caches: readonly SequenceKvCache[]): BatchPast {
     const rowSize = this.layout.retrievalHeads[layer]! * this.layout.headDim;

@@ -330,6 +330,8 @@ function fillSequence(request: Extract<CpuWorkerRequest, { type: 'fill' }>): voi
   const { init, config, layout, caches } = live();
   const cache = new SequenceKvCache(layout, init.sinkSize, config.maxPositionEmbeddings);
   cache.fillSynthetic(request.length, request.seed);
+  const replaced = caches[request.sequence];
+  if (replaced !== undefined) batchPasts?.release(replaced);
   caches[request.sequence] = cache;
   post({ type: 'filled', id: request.id, length: cache.length, capacity: cache.capacity });
 }
@@ -344,6 +346,8 @@ function handle(request: CpuWorkerRequest): Promise<void> | void {
       return forwardBatch(request);
     case 'reset': {
       const { caches } = live();
+      const dropped = caches[request.sequence];
+      if (dropped !== undefined) batchPasts?.release(dropped);
       caches[request.sequence] = undefined;
       // No sequence left: the batch-layout copies go too (the executor mirrors this rule).
       const empty = (cache: SequenceKvCache | undefined) =>
