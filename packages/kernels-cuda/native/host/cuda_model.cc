@@ -406,16 +406,7 @@ Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, 
   if (decode_step) {
     DUO_RETURN_IF_ERROR(WriteDecodeInputs(start, ids[0], cos, sin));
   } else {
-    const std::size_t half = shape_.head_dim / 2;
-    DUO_RETURN_IF_ERROR(Status::Cuda(
-        cudaMemcpyAsync(ids_.As<void>(), ids, tokens * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
-    DUO_RETURN_IF_ERROR(Status::Cuda(
-        cudaMemcpyAsync(cos_.As<void>(), cos, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
-    DUO_RETURN_IF_ERROR(Status::Cuda(
-        cudaMemcpyAsync(sin_.As<void>(), sin, tokens * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
-    DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), tokens,
-                                                        shape_.hidden, residual_.As<float>(), stream_),
-                                     "embedding kernel"));
+    DUO_RETURN_IF_ERROR(UploadRows(ids, tokens, cos, sin));
   }
   // From here on the caches change: a failure leaves the sequence marked for reset.
   const Status status = [&]() -> Status {
@@ -450,6 +441,19 @@ Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, 
   sequence.length = start + tokens;
   UpdateSnapshot();
   return Status::Ok();
+}
+
+Status CudaModel::UploadRows(const int32_t* ids, int rows, const float* cos, const float* sin) {
+  const std::size_t half = shape_.head_dim / 2;
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(ids_.As<void>(), ids, rows * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(cos_.As<void>(), cos, rows * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
+  DUO_RETURN_IF_ERROR(Status::Cuda(
+      cudaMemcpyAsync(sin_.As<void>(), sin, rows * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
+  return Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), rows, shape_.hidden,
+                                         residual_.As<float>(), stream_),
+                      "embedding kernel");
 }
 
 Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
@@ -587,16 +591,7 @@ Status CudaModel::ForwardBatch(const int* sequence_indices, const int* starts, c
     ++scratch_generation_;  // captured decode graphs write the old logits buffer
     DUO_RETURN_IF_ERROR(logits_.Allocate(logits_bytes, "logits"));
   }
-  const std::size_t half = shape_.head_dim / 2;
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(ids_.As<void>(), ids, batch * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "copy ids"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(cos_.As<void>(), cos, batch * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy cos"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(
-      cudaMemcpyAsync(sin_.As<void>(), sin, batch * half * sizeof(float), cudaMemcpyHostToDevice, stream_), "copy sin"));
-  DUO_RETURN_IF_ERROR(Status::Cuda(LaunchEmbeddingF32(embed_.As<__nv_bfloat16>(), ids_.As<int32_t>(), batch,
-                                                      shape_.hidden, residual_.As<float>(), stream_),
-                                   "embedding kernel"));
+  DUO_RETURN_IF_ERROR(UploadRows(ids, batch, cos, sin));
   // From here on the caches change: a failure leaves every sequence of the batch marked for reset.
   const Status status = [&]() -> Status {
     const std::size_t qkv_row = QkvWidth();

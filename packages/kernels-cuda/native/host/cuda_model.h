@@ -193,6 +193,8 @@ class CudaModel {
   int QkvWidth() const { return (shape_.num_q_heads + 2 * shape_.num_kv_heads) * shape_.head_dim; }
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
+  /** Copies `rows` ids and their cos/sin rows to the device and embeds them into residual_. */
+  Status UploadRows(const int32_t* ids, int rows, const float* cos, const float* sin);
   Status RunLayers(Sequence& sequence, int tokens, int start);
   /**
    * The layer stack over `tokens` rows in residual_ (embedded): norms, GEMMs and RoPE over all rows;
