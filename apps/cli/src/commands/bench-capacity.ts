@@ -6,13 +6,11 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   type Backend,
-  createCpuBackend,
   DuoError,
   fullPolicy,
   KV_CACHE_DTYPES,
   measureMatmulFloor,
   planMemory,
-  resolveBackend,
   type WeightFormat,
   writeFilesAtomically,
 } from '@duo-attn/core';
@@ -28,7 +26,13 @@ import { type CliIo, formatBytes, printJson } from '../cli-io.js';
 import { parseIdList } from '../id-list.js';
 import { prepareOutputDirectory } from '../output-path.js';
 import { formatCapacityTable } from './bench-capacity-table.js';
-import { benchPolicy, loadBenchExecutor, openBenchModel } from './bench-model.js';
+import {
+  benchBackend,
+  benchCommonOptions,
+  benchPolicy,
+  loadBenchExecutor,
+  openBenchModel,
+} from './bench-model.js';
 
 export const BENCH_CAPACITY_USAGE = `Usage: duo bench capacity (--model DIR | --shape NAME) [--backend NAME] [--threads N]
          [--weights float,w8a8] [--kv-dtype fp32,bf16,fp16,int4] [--policy full,streaming,duo:R,...]...
@@ -90,14 +94,8 @@ export async function runBenchCapacity(argv: readonly string[], io: CliIo): Prom
     },
     BENCH_CAPACITY_USAGE,
   );
-  const modelDir = stringOption(args, 'model');
-  const shape = stringOption(args, 'shape');
-  if ((modelDir === undefined) === (shape === undefined))
-    throw new UsageError('give exactly one of --model or --shape', BENCH_CAPACITY_USAGE);
-  const seed = numberOption(args, 'seed', { integer: true, min: 0 }) ?? 0;
-  const sinkSize = numberOption(args, 'sink', { integer: true, min: 0 }) ?? 64;
-  const recentSize = numberOption(args, 'recent', { integer: true, min: 0 }) ?? 256;
-  const threads = numberOption(args, 'threads', { integer: true, min: 1 });
+  const common = benchCommonOptions(args, BENCH_CAPACITY_USAGE);
+  const { modelDir, shape, seed, sinkSize, recentSize, threads, patternDir } = common;
   const steps = numberOption(args, 'steps', { integer: true, min: 1 }) ?? 4;
   const warmup = numberOption(args, 'warmup', { integer: true, min: 0 }) ?? 1;
   const resolution = numberOption(args, 'resolution', { integer: true, min: 1 });
@@ -114,7 +112,6 @@ export async function runBenchCapacity(argv: readonly string[], io: CliIo): Prom
   const out = outOption !== undefined ? await prepareOutputDirectory(outOption) : undefined;
 
   io.stderr(`preparing ${modelDir ?? `random ${shape} weights`}\n`);
-  const patternDir = stringOption(args, 'pattern');
   const model = await openBenchModel({
     ...(modelDir !== undefined ? { modelDir } : { shape: shape! }),
     seed,
@@ -128,11 +125,7 @@ export async function runBenchCapacity(argv: readonly string[], io: CliIo): Prom
   // Every policy is built once now, so a bad --policy fails before any measuring.
   for (const name of policyNames) benchPolicy(name, config, gates, sinkSize, recentSize);
 
-  const backendName = stringOption(args, 'backend');
-  const backend =
-    threads !== undefined && (backendName ?? 'cpu') === 'cpu'
-      ? createCpuBackend({ threads })
-      : await resolveBackend(backendName);
+  const backend = await benchBackend(common);
   const kvDtypes = kvNames ?? [backend.capabilities.kvCacheDtypes[0] ?? 'fp32'];
   const device = await deviceMemory(backend);
   const memoryBytes =

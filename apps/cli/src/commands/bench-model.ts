@@ -4,6 +4,7 @@
 // here), and executors loaded the cheapest way the backend offers.
 import {
   type Backend,
+  createCpuBackend,
   createRandomModel,
   type Executor,
   fullPolicy,
@@ -14,13 +15,14 @@ import {
   policyFromMask,
   quantizeLinears,
   randomModelConfig,
+  resolveBackend,
   streamingPolicy,
   type WeightFormat,
 } from '@duo-attn/core';
 import { isModelShapeName, MODEL_SHAPES } from '@duo-attn/eval';
 import { generatePattern, readPattern, sparsify } from '@duo-attn/patterns';
 import { hasQuantizationConfig, loadQuantizedModel } from '@duo-attn/quant';
-import { UsageError } from '../cli-args.js';
+import { numberOption, type ParsedArgs, stringOption, UsageError } from '../cli-args.js';
 
 /** A model to benchmark. */
 export interface BenchModel {
@@ -149,4 +151,49 @@ export function benchPolicy(
     throw new UsageError(`--policy must be full, streaming or duo:R with R in [0, 1], got "${name}"`);
   const ratio = Number(match[1]);
   return policyFromMask(sparsify(gates, { sparsity: 1 - ratio }).mask, { sinkSize, recentSize });
+}
+
+/** The options every `duo bench` mode reads the same way. */
+export interface BenchCommonOptions {
+  readonly modelDir?: string;
+  readonly shape?: string;
+  readonly seed: number;
+  readonly sinkSize: number;
+  readonly recentSize: number;
+  /** onnxruntime threads (cpu backend); undefined: all cores. */
+  readonly threads?: number;
+  readonly patternDir?: string;
+  readonly backendName?: string;
+}
+
+/** Reads --model/--shape (exactly one), --seed, --sink, --recent, --threads, --pattern, --backend. */
+export function benchCommonOptions(args: ParsedArgs, usage: string): BenchCommonOptions {
+  const modelDir = stringOption(args, 'model');
+  const shape = stringOption(args, 'shape');
+  if ((modelDir === undefined) === (shape === undefined)) {
+    throw new UsageError('give exactly one of --model or --shape', usage);
+  }
+  if (shape !== undefined && !isModelShapeName(shape)) {
+    throw new UsageError(`unknown --shape "${shape}" (known: ${Object.keys(MODEL_SHAPES).join(', ')})`);
+  }
+  const threads = numberOption(args, 'threads', { integer: true, min: 1 });
+  const patternDir = stringOption(args, 'pattern');
+  const backendName = stringOption(args, 'backend');
+  return {
+    ...(modelDir !== undefined ? { modelDir } : {}),
+    ...(shape !== undefined ? { shape } : {}),
+    seed: numberOption(args, 'seed', { integer: true, min: 0 }) ?? 0,
+    sinkSize: numberOption(args, 'sink', { integer: true, min: 0 }) ?? 64,
+    recentSize: numberOption(args, 'recent', { integer: true, min: 0 }) ?? 256,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(patternDir !== undefined ? { patternDir } : {}),
+    ...(backendName !== undefined ? { backendName } : {}),
+  };
+}
+
+/** The backend to benchmark on: --backend, or the best available; --threads builds a cpu backend with that many. */
+export function benchBackend(options: BenchCommonOptions): Promise<Backend> {
+  return options.threads !== undefined && (options.backendName ?? 'cpu') === 'cpu'
+    ? Promise.resolve(createCpuBackend({ threads: options.threads }))
+    : resolveBackend(options.backendName);
 }

@@ -5,19 +5,16 @@
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
-  createCpuBackend,
   fullPolicy,
   type MatmulFloor,
   measureMatmulFloor,
   planMemory,
-  resolveBackend,
   type WeightFormat,
   writeFilesAtomically,
 } from '@duo-attn/core';
 import {
   benchmarkDecode,
   benchmarkPrefill,
-  isModelShapeName,
   MODEL_SHAPES,
   plannedWeightDtype,
   renderLineChartSvg,
@@ -29,7 +26,13 @@ import { parseIdList } from '../id-list.js';
 import { kvDtypeOption, policyWithKvDtype, weightsOption } from '../model-options.js';
 import { prepareOutputDirectory } from '../output-path.js';
 import { BENCH_CAPACITY_USAGE, runBenchCapacity } from './bench-capacity.js';
-import { benchPolicy, loadBenchExecutor, openBenchModel } from './bench-model.js';
+import {
+  benchBackend,
+  benchCommonOptions,
+  benchPolicy,
+  loadBenchExecutor,
+  openBenchModel,
+} from './bench-model.js';
 import { formatBenchTable } from './bench-table.js';
 
 export const BENCH_USAGE = `Usage: duo bench decode|prefill|memory (--model DIR | --shape NAME) [--backend NAME] [--threads N]
@@ -93,17 +96,8 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     },
     BENCH_USAGE,
   );
-  const modelDir = stringOption(args, 'model');
-  const shape = stringOption(args, 'shape');
-  if ((modelDir === undefined) === (shape === undefined))
-    throw new UsageError('give exactly one of --model or --shape', BENCH_USAGE);
-  if (shape !== undefined && !isModelShapeName(shape)) {
-    throw new UsageError(`unknown --shape "${shape}" (known: ${Object.keys(MODEL_SHAPES).join(', ')})`);
-  }
-  const seed = numberOption(args, 'seed', { integer: true, min: 0 }) ?? 0;
-  const sinkSize = numberOption(args, 'sink', { integer: true, min: 0 }) ?? 64;
-  const recentSize = numberOption(args, 'recent', { integer: true, min: 0 }) ?? 256;
-  const threads = numberOption(args, 'threads', { integer: true, min: 1 });
+  const common = benchCommonOptions(args, BENCH_USAGE);
+  const { modelDir, shape, seed, sinkSize, recentSize, threads, patternDir } = common;
   const contexts = parseIdList(stringOption(args, 'contexts') ?? '1024,4096', '--contexts');
   const steps = numberOption(args, 'steps', { integer: true, min: 1 }) ?? 8;
   const promptLength = numberOption(args, 'prompt-length', { integer: true, min: 1 }) ?? 1024;
@@ -115,7 +109,6 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
     throw new UsageError('--batch applies to duo bench decode only', BENCH_USAGE);
   }
   const policyNames = (args.values.policy as string[] | undefined) ?? ['full', 'duo:0.5', 'streaming'];
-  const patternDir = stringOption(args, 'pattern');
   const outOption = stringOption(args, 'out');
   // Checked before measuring: a benchmark must never run and then fail to save.
   const out = outOption !== undefined ? await prepareOutputDirectory(outOption) : undefined;
@@ -134,11 +127,7 @@ export async function runBench(argv: readonly string[], io: CliIo): Promise<void
   const w8a8 = model.quantizedCheckpoint || weights === 'w8a8';
   const format: WeightFormat = w8a8 ? 'w8a8' : 'float';
   const { config, gates } = model;
-  const backendName = stringOption(args, 'backend');
-  const backend =
-    threads !== undefined && (backendName ?? 'cpu') === 'cpu'
-      ? createCpuBackend({ threads })
-      : await resolveBackend(backendName);
+  const backend = await benchBackend(common);
   const policies = policyNames.map((name) => ({
     name,
     policy: policyWithKvDtype(benchPolicy(name, config, gates, sinkSize, recentSize), backend, kvDtype),

@@ -364,9 +364,8 @@ Status CudaModel::LaunchSelection(const float* logits, const SampleRequest& requ
                       "sampling kernel");
 }
 
-Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos,
-                             const float* sin, const ForwardOutput& output) {
-  const char* what = output.sample != nullptr ? "forwardSample" : "forward";
+Status CudaModel::PrepareAppend(int sequence_index, int start, const int32_t* ids, int tokens, const char* what,
+                                Sequence** out) {
   DUO_RETURN_IF_ERROR(CheckSequence(sequence_index, what));
   Sequence& sequence = sequences_[sequence_index];
   if (start == 0) {
@@ -391,6 +390,16 @@ Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, 
     return Status::Error(std::string(what) + ": " + std::to_string(start) + " cached + " + std::to_string(tokens) +
                          " new tokens exceed the capacity of maxTokens = " + std::to_string(options_.max_tokens));
   }
+  *out = &sequence;
+  return Status::Ok();
+}
+
+Status CudaModel::RunForward(int sequence_index, int start, const int32_t* ids, int tokens, const float* cos,
+                             const float* sin, const ForwardOutput& output) {
+  const char* what = output.sample != nullptr ? "forwardSample" : "forward";
+  Sequence* appended = nullptr;
+  DUO_RETURN_IF_ERROR(PrepareAppend(sequence_index, start, ids, tokens, what, &appended));
+  Sequence& sequence = *appended;
   DUO_RETURN_IF_ERROR(UseDevice(options_.device));
   DUO_RETURN_IF_ERROR(EnsureScratch(tokens));
   const bool all_logits = output.all_logits && output.sample == nullptr;
@@ -462,42 +471,43 @@ Status CudaModel::RunLayers(Sequence& sequence, int tokens, int start) {
   });
 }
 
+template <typename AttentionArgs>
+void CudaModel::DescribeAttention(AttentionArgs& args, const LayerCache& cache, int layer, __nv_bfloat16* qkv,
+                                  __nv_bfloat16* attention, int retrieval_len, int streaming_len) const {
+  args.qkv = qkv;
+  args.retrieval_k = cache.retrieval_k;
+  args.retrieval_v = cache.retrieval_v;
+  args.retrieval_len = retrieval_len;
+  args.streaming_k = cache.streaming_k;
+  args.streaming_v = cache.streaming_v;
+  args.streaming_len = streaming_len;
+  args.num_q_heads = shape_.num_q_heads;
+  args.num_kv_heads = shape_.num_kv_heads;
+  args.num_retrieval_kv_heads = RetrievalHeads(layer);
+  args.head_dim = shape_.head_dim;
+  args.scale = 1.0f / std::sqrt(static_cast<float>(shape_.head_dim));
+  args.out = attention;
+}
+
 Status CudaModel::AttendSequence(Sequence& sequence, int l, int tokens, int start, __nv_bfloat16* qkv,
                                  __nv_bfloat16* attention) {
   const ModelShape& s = shape_;
   const int d = s.head_dim;
   const int window = policy_.sink + policy_.recent;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const LayerCache& cache = sequence.layers[l];
   const int fr = RetrievalHeads(l);
   const int streaming_len = std::min(start, window);
   // The split-K decode kernel covers head_dim 32/64/128; the tiny head_dim-16 test models decode
   // through the prefill kernel, which is exact for a chunk of one token too.
-  // Both kernels take the same description of the layer's caches and this call's q|k|v.
-  const auto describe = [&](auto& args) {
-    args.qkv = qkv;
-    args.retrieval_k = cache.retrieval_k;
-    args.retrieval_v = cache.retrieval_v;
-    args.retrieval_len = start;
-    args.streaming_k = cache.streaming_k;
-    args.streaming_v = cache.streaming_v;
-    args.streaming_len = streaming_len;
-    args.num_q_heads = s.num_q_heads;
-    args.num_kv_heads = s.num_kv_heads;
-    args.num_retrieval_kv_heads = fr;
-    args.head_dim = d;
-    args.scale = scale;
-    args.out = attention;
-  };
   if (tokens == 1 && d != 16) {
     DecodeAttentionArgs args{};
-    describe(args);
+    DescribeAttention(args, cache, l, qkv, attention, start, streaming_len);
     DUO_RETURN_IF_ERROR(Status::Cuda(
         LaunchDecodeAttention(args, decode_workspace_.As<void>(), decode_workspace_bytes_, num_sms_, stream_),
         "decode attention kernel (" + Layer(l) + ")"));
   } else {
     PrefillAttentionArgs args{};
-    describe(args);
+    DescribeAttention(args, cache, l, qkv, attention, start, streaming_len);
     args.tokens = tokens;
     DUO_RETURN_IF_ERROR(
         Status::Cuda(LaunchPrefillAttention(args, stream_), "prefill attention kernel (" + Layer(l) + ")"));
@@ -559,30 +569,13 @@ Status CudaModel::ForwardBatch(const int* sequence_indices, const int* starts, c
   if (batch < 1) return Status::Error("forwardBatch: no decode steps given");
   std::vector<Sequence*> rows(batch);
   for (int b = 0; b < batch; ++b) {
-    DUO_RETURN_IF_ERROR(CheckSequence(sequence_indices[b], what));
-    Sequence& sequence = sequences_[sequence_indices[b]];
+    // As a one-token forward checks (start 0 begins the sequence afresh, as after a reset).
+    DUO_RETURN_IF_ERROR(PrepareAppend(sequence_indices[b], starts[b], ids + b, 1, what, &rows[b]));
     for (int other = 0; other < b; ++other) {
-      if (rows[other] == &sequence) {
+      if (rows[other] == rows[b]) {
         return Status::Error("forwardBatch: sequence " + std::to_string(sequence_indices[b]) + " appears twice");
       }
     }
-    const std::string name = "forwardBatch: sequence " + std::to_string(sequence_indices[b]);
-    if (!sequence.broken.empty()) {
-      return Status::Error(name + " was left inconsistent by a failed forward (" + sequence.broken + "); reset it first");
-    }
-    if (starts[b] != sequence.length) {
-      return Status::Error(name + " holds " + std::to_string(sequence.length) + " tokens, the call assumes " +
-                           std::to_string(starts[b]));
-    }
-    if (ids[b] < 0 || ids[b] >= shape_.vocab) {
-      return Status::Error(name + ": token id " + std::to_string(ids[b]) + " is outside the vocabulary [0, " +
-                           std::to_string(shape_.vocab) + ")");
-    }
-    if (static_cast<int64_t>(starts[b]) + 1 > options_.max_tokens) {
-      return Status::Error(name + ": " + std::to_string(starts[b]) +
-                           " cached tokens leave no room under maxTokens = " + std::to_string(options_.max_tokens));
-    }
-    rows[b] = &sequence;
   }
   DUO_RETURN_IF_ERROR(UseDevice(options_.device));
   DUO_RETURN_IF_ERROR(EnsureScratch(batch));
@@ -717,7 +710,6 @@ Status CudaModel::LaunchDecodeKernels(Sequence& sequence) {
   const int d = s.head_dim;
   const int half = d / 2;
   const int window = policy_.sink + policy_.recent;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const bool fused = options_.fused_decode && fused_supported_;
   unsigned char* inputs = decode_inputs_.As<unsigned char>();
   const DecodeLengths* lengths = reinterpret_cast<const DecodeLengths*>(inputs);
@@ -767,19 +759,8 @@ Status CudaModel::LaunchDecodeKernels(Sequence& sequence) {
         LaunchRopeF32(qkv32, 1, s.num_q_heads, s.num_kv_heads, d, cos, sin, qkv, stream_),
         "rope kernel (" + Layer(l) + ")"));
     DecodeAttentionArgs args{};
-    args.qkv = qkv;
-    args.retrieval_k = cache.retrieval_k;
-    args.retrieval_v = cache.retrieval_v;
-    args.retrieval_len = options_.max_tokens - 1;  // upper bounds: the lengths come from `lengths`
-    args.streaming_k = cache.streaming_k;
-    args.streaming_v = cache.streaming_v;
-    args.streaming_len = window;
-    args.num_q_heads = s.num_q_heads;
-    args.num_kv_heads = s.num_kv_heads;
-    args.num_retrieval_kv_heads = fr;
-    args.head_dim = d;
-    args.scale = scale;
-    args.out = attention;
+    // Upper bounds for the lengths: the real ones come from `lengths` in device memory.
+    DescribeAttention(args, cache, l, qkv, attention, options_.max_tokens - 1, window);
     args.device_lengths = lengths;
     if (fused) {
       args.append.enabled = true;

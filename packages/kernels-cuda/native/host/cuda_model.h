@@ -190,6 +190,11 @@ class CudaModel {
   Status Allocate();
   Status EnsureScratch(int tokens);
   Status CheckSequence(int sequence, const char* what) const;
+  /**
+   * The checks of appending `tokens` ids to `sequence` at `start` (0 begins it afresh, anything else
+   * must equal its length; ids in the vocabulary; within max_tokens); `*out` is the sequence.
+   */
+  Status PrepareAppend(int sequence, int start, const int32_t* ids, int tokens, const char* what, Sequence** out);
   int QkvWidth() const { return (shape_.num_q_heads + 2 * shape_.num_kv_heads) * shape_.head_dim; }
   int RetrievalHeads(int layer) const { return policy_.retrieval_kv_heads[layer]; }
   int StreamingHeads(int layer) const { return shape_.num_kv_heads - policy_.retrieval_kv_heads[layer]; }
@@ -202,6 +207,13 @@ class CudaModel {
    * bf16, writing [tokens, num_q_heads * d] bf16) and its KV append.
    */
   Status RunLayerStack(int tokens, const std::function<Status(int, __nv_bfloat16*, __nv_bfloat16*)>& attend);
+  /**
+   * Fills what the decode and prefill attention kernels share: layer `layer`'s caches of `cache`,
+   * the model's head counts and softmax scale, this call's q|k|v and output, and the cache lengths.
+   */
+  template <typename AttentionArgs>
+  void DescribeAttention(AttentionArgs& args, const LayerCache& cache, int layer, __nv_bfloat16* qkv,
+                         __nv_bfloat16* attention, int retrieval_len, int streaming_len) const;
   /** One layer's attention + KV append for `tokens` rows of one sequence at positions start.. */
   Status AttendSequence(Sequence& sequence, int layer, int tokens, int start, __nv_bfloat16* qkv,
                         __nv_bfloat16* attention);
